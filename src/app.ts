@@ -1,0 +1,119 @@
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { AppDeps } from './context.js';
+import { createGraphQLWebSocket } from './graphql/ws.js';
+import { createGraphQL } from './graphql/yoga.js';
+import { createMetrics } from './http/metrics.js';
+import { sendHealth, sendReady } from './http/probes.js';
+import { sendError } from './http/respond.js';
+import { requirePrincipal } from './modules/auth/http.js';
+import { createPassthrough } from './modules/nodes/passthrough.js';
+
+export interface App {
+  /** Listens on PORT/HOST (or the given ones; port 0 picks a free port). Resolves to the base URL. */
+  start(port?: number, host?: string): Promise<string>;
+  /** Stops accepting, lets in-flight requests finish (bounded), closes sockets and the database. */
+  stop(): Promise<void>;
+  readonly server: ReturnType<typeof createServer>;
+  readonly yoga: ReturnType<typeof createGraphQL>;
+}
+
+/** Builds the whole HTTP/WebSocket surface on one node:http server. No side effects until start(). */
+export function createApp(deps: AppDeps): App {
+  const { env, log, database, tokens } = deps;
+  const yoga = createGraphQL(deps);
+  const graphqlWs = createGraphQLWebSocket(deps, yoga);
+  const metrics = createMetrics();
+  const passthrough = createPassthrough({ db: database.prisma, timeoutMs: env.PASSTHROUGH_TIMEOUT_MS });
+  let draining = false;
+
+  async function route(req: IncomingMessage, res: ServerResponse, surface: string): Promise<void> {
+    switch (surface) {
+      case 'health':
+        return sendHealth(res);
+      case 'ready':
+        return sendReady(res, database, draining);
+      case 'graphql':
+        return yoga.handle(req, res);
+    }
+    if (!(await requirePrincipal(tokens, req, res))) return;
+    switch (surface) {
+      case 'proxy':
+        return passthrough(req, res);
+      case 'metrics':
+        res.writeHead(200, { 'content-type': metrics.registry.contentType });
+        res.end(await metrics.registry.metrics());
+        return;
+      default:
+        sendError(res, 404, 'NOT_FOUND', 'no such route');
+    }
+  }
+
+  const server = createServer({ requestTimeout: 0 }, (req, res) => {
+    const started = performance.now();
+    const surface = surfaceOf(req.url ?? '/');
+    res.once('finish', () =>
+      metrics.observe(surface, req.method ?? '', res.statusCode, (performance.now() - started) / 1000),
+    );
+    route(req, res, surface).catch((error: unknown) => {
+      log.error({ err: error, url: req.url }, 'request failed');
+      sendError(res, 500, 'INTERNAL', 'internal error');
+    });
+  });
+
+  server.on('upgrade', (req, socket: Socket, head) => {
+    if (surfaceOf(req.url ?? '/') === 'graphql') {
+      graphqlWs.wss.handleUpgrade(req, socket, head, (ws) => graphqlWs.wss.emit('connection', ws, req));
+      return;
+    }
+    socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+  });
+
+  let stopping: Promise<void> | undefined;
+
+  return {
+    server,
+    yoga,
+    start(port = env.PORT, host = env.HOST) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const address = server.address() as AddressInfo;
+          const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          resolve(`http://${shownHost}:${address.port}`);
+        });
+      });
+    },
+    stop() {
+      stopping ??= (async () => {
+        draining = true;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        await graphqlWs.close();
+        // Keep-alive connections idle between requests would hold close() open; in-flight ones
+        // finish first. Whatever is still open at the deadline is cut.
+        const idleSweeper = setInterval(() => server.closeIdleConnections(), 50);
+        server.closeIdleConnections();
+        const deadline = new Promise<void>((resolve) => setTimeout(resolve, env.SHUTDOWN_TIMEOUT_MS).unref());
+        await Promise.race([closed, deadline]);
+        clearInterval(idleSweeper);
+        server.closeAllConnections();
+        await closed;
+        await yoga.dispose();
+        await database.close();
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** The surface a request is for, from its path (also the `surface` label of the metrics). */
+function surfaceOf(url: string): string {
+  const path = url.split('?', 1)[0] ?? '/';
+  if (path === '/graphql') return 'graphql';
+  if (path.startsWith('/proxy/')) return 'proxy';
+  if (path === '/health') return 'health';
+  if (path === '/ready') return 'ready';
+  if (path === '/metrics') return 'metrics';
+  return 'other';
+}

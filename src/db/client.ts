@@ -1,0 +1,153 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import lockfile from 'proper-lockfile';
+import { PrismaClient } from '../generated/prisma/client.js';
+import { applyMigrations, type MigrationReport } from './migrate.js';
+import { pgliteConnection, postgresConnection, type SqlConnection } from './sql.js';
+
+export type Db = PrismaClient;
+
+/** The one handle the app has on its database, whichever engine is behind it. */
+export interface Database {
+  readonly prisma: PrismaClient;
+  readonly engine: 'postgres' | 'embedded';
+  /** Where the data lives, safe to log (no password). */
+  readonly location: string;
+  migrate(): Promise<MigrationReport>;
+  /** True when a trivial query answers within the timeout (readiness). */
+  isReady(timeoutMs?: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export class DataDirLockedError extends Error {
+  override name = 'DataDirLockedError';
+}
+
+export interface PostgresTarget {
+  connectionString: string;
+  /** Prisma's `?schema=` convention; default `public`. */
+  schema: string;
+}
+
+/** Splits Prisma's `?schema=` parameter off a PostgreSQL URL (node-postgres does not know it). */
+export function parsePostgresUrl(url: string): PostgresTarget {
+  const parsed = new URL(url);
+  const schema = parsed.searchParams.get('schema') ?? 'public';
+  parsed.searchParams.delete('schema');
+  return { connectionString: parsed.toString(), schema };
+}
+
+export async function openPostgres(url: string): Promise<Database> {
+  const target = parsePostgresUrl(url);
+  const searchPath = { options: `-c search_path="${target.schema}"` };
+  const adapter = new PrismaPg({ connectionString: target.connectionString, ...searchPath }, { schema: target.schema });
+  const prisma = new PrismaClient({ adapter });
+  const location = new URL(target.connectionString);
+  location.password = '';
+  return wrap({
+    prisma,
+    engine: 'postgres',
+    location: `${location.host}${location.pathname} (schema ${target.schema})`,
+    // Migrations need one dedicated connection: the advisory lock is per session.
+    connect: () => postgresConnection({ connectionString: target.connectionString, ...searchPath }),
+    close: () => prisma.$disconnect(),
+  });
+}
+
+/**
+ * The embedded database: PGlite in `dataDir`. PGlite has a single backend and two processes on
+ * one directory silently lose writes, so a lock inside the directory keeps a second process out.
+ */
+export async function openEmbedded(dataDir: string): Promise<Database> {
+  await mkdir(dataDir, { recursive: true });
+  const release = await lockDataDir(dataDir);
+  try {
+    const pglite = await PGlite.create(dataDir);
+    return fromPGlite(pglite, { location: dataDir, onClose: release });
+  } catch (error) {
+    await release();
+    throw error;
+  }
+}
+
+/** Wraps an open PGlite (a data directory, or an in-memory copy in tests). */
+export function fromPGlite(pglite: PGlite, opts: { location: string; onClose?: () => Promise<void> }): Database {
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+  return wrap({
+    prisma,
+    engine: 'embedded',
+    location: opts.location,
+    connect: async () => pgliteConnection(pglite),
+    close: async () => {
+      await prisma.$disconnect();
+      await pglite.close();
+      await opts.onClose?.();
+    },
+  });
+}
+
+async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  try {
+    // The lock is refreshed every 5 s; one left by a crashed process goes stale after 15 s.
+    return await lockfile.lock(dataDir, {
+      lockfilePath: join(dataDir, 'streamgate.lock'),
+      stale: 15_000,
+      update: 5_000,
+      retries: 0,
+      realpath: false,
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
+      throw new DataDirLockedError(
+        `the data directory ${dataDir} is in use by another StreamGate process; ` +
+          'stop it first, or give this one its own DATA_DIR (or a DATABASE_URL). A lock left by a process that crashed clears itself within 15 s',
+      );
+    }
+    throw error;
+  }
+}
+
+function wrap(parts: {
+  prisma: PrismaClient;
+  engine: Database['engine'];
+  location: string;
+  connect: () => Promise<SqlConnection>;
+  close: () => Promise<void>;
+}): Database {
+  let closed: Promise<void> | undefined;
+  return {
+    prisma: parts.prisma,
+    engine: parts.engine,
+    location: parts.location,
+    async migrate() {
+      const conn = await parts.connect();
+      try {
+        return await applyMigrations(conn);
+      } finally {
+        await conn.close();
+      }
+    },
+    async isReady(timeoutMs = 2_000) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<false>((resolve) => {
+        timer = setTimeout(() => resolve(false), timeoutMs);
+      });
+      const probe = parts.prisma.$queryRaw`SELECT 1`.then(
+        () => true,
+        () => false,
+      );
+      try {
+        return await Promise.race([probe, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    close() {
+      closed ??= parts.close();
+      return closed;
+    },
+  };
+}

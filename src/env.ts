@@ -1,0 +1,121 @@
+import { z } from 'zod';
+
+/**
+ * Every environment variable StreamGate reads, parsed once at boot. This table also drives
+ * `streamgate --help` and the README's configuration table, so the three cannot drift apart.
+ */
+
+const port = z.coerce.number().int().min(1).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const optionalUrl = (protocols: string[]) =>
+  z
+    .url({ protocol: new RegExp(`^(${protocols.join('|')})$`) })
+    .optional()
+    .describe(`a ${protocols.map((p) => `${p}://`).join(' or ')} URL`);
+
+const spec = {
+  PORT: {
+    schema: port.default(4000),
+    help: 'HTTP + WebSocket port (GraphQL, passthrough, raw stream, health, metrics)',
+  },
+  HOST: { schema: z.string().min(1).default('0.0.0.0'), help: 'bind address' },
+  DATABASE_URL: {
+    schema: optionalUrl(['postgres', 'postgresql']),
+    help: '`postgres://…` selects PostgreSQL (`?schema=` picks a schema); unset selects the embedded database',
+  },
+  DATA_DIR: {
+    schema: z.string().min(1).default('./data'),
+    help: 'where the embedded database (and its lock file) lives',
+  },
+  REDIS_URL: {
+    schema: optionalUrl(['redis', 'rediss']),
+    help: '`redis://…` turns on cross-instance pub/sub (subscriptions, frame relay); unset = in-process',
+  },
+  ADMIN_TOKEN: {
+    schema: z.string().min(16, 'must be at least 16 characters').optional(),
+    help: 'bootstrap admin bearer token; if unset on first start, one is generated and printed once',
+  },
+  PUBLIC_URL: {
+    schema: optionalUrl(['http', 'https']),
+    help: 'base for `wsUrl` in session payloads (default `http://localhost:$PORT`)',
+  },
+  WS_MAX_MESSAGE_SIZE: {
+    schema: positiveInt.default(10_485_760),
+    help: 'largest raw stream frame in bytes (larger: close 1009)',
+  },
+  SESSION_MAX_OPERATORS: { schema: positiveInt.default(50), help: 'operators per session (one more: close 4429)' },
+  PROXY_PORT: { schema: port.optional(), help: 'data plane: serve routed traffic by `Host` on this port; unset = off' },
+  ROUTES_FILE: {
+    schema: z.string().min(1).optional(),
+    help: 'YAML routes file (HTTP and STREAM routes), watched for changes',
+  },
+  NPM_URL: { schema: optionalUrl(['http', 'https']), help: 'Nginx Proxy Manager URL for proxy sync; unset = off' },
+  NPM_EMAIL: { schema: z.string().min(1).optional(), help: 'Nginx Proxy Manager login' },
+  NPM_PASSWORD: { schema: z.string().min(1).optional(), help: 'Nginx Proxy Manager password' },
+  PROXMOX_URL: { schema: optionalUrl(['http', 'https']), help: 'Proxmox API URL for route linking; unset = off' },
+  PROXMOX_TOKEN_ID: { schema: z.string().min(1).optional(), help: 'Proxmox API token id' },
+  PROXMOX_TOKEN_SECRET: { schema: z.string().min(1).optional(), help: 'Proxmox API token secret' },
+  LOG_LEVEL: {
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    help: 'structured JSON logs on stdout',
+  },
+  NODE_ENV: {
+    schema: z.enum(['development', 'production', 'test']).default('development'),
+    help: '`production` tightens defaults (no stack traces, no introspection for non-admins)',
+  },
+  PASSTHROUGH_TIMEOUT_MS: {
+    schema: positiveInt.default(30_000),
+    help: "passthrough: longest wait for a node's response headers, and for each body chunk (then 504)",
+  },
+  SHUTDOWN_TIMEOUT_MS: {
+    schema: positiveInt.default(10_000),
+    help: 'on SIGTERM/SIGINT: how long in-flight requests may finish before connections are cut',
+  },
+} as const;
+
+type Spec = typeof spec;
+export type Env = { [K in keyof Spec]: z.output<Spec[K]['schema']> };
+
+export class EnvError extends Error {
+  override name = 'EnvError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+/** Parses the environment; every bad variable is reported at once. */
+export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
+  const shape = Object.fromEntries(Object.entries(spec).map(([k, v]) => [k, v.schema]));
+  // Empty strings count as unset: `FOO= streamgate` should not be a validation error.
+  const input = Object.fromEntries(Object.keys(spec).map((k) => [k, source[k] === '' ? undefined : source[k]]));
+  const result = z.object(shape).safeParse(input);
+  if (!result.success) {
+    throw new EnvError(result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+  }
+  const env = result.data as Env;
+  const problems = [
+    ...requireTogether(env, ['NPM_URL', 'NPM_EMAIL', 'NPM_PASSWORD']),
+    ...requireTogether(env, ['PROXMOX_URL', 'PROXMOX_TOKEN_ID', 'PROXMOX_TOKEN_SECRET']),
+  ];
+  if (problems.length) throw new EnvError(problems);
+  return env;
+}
+
+function requireTogether(env: Env, names: (keyof Env)[]): string[] {
+  const set = names.filter((n) => env[n] !== undefined);
+  if (set.length === 0 || set.length === names.length) return [];
+  return names.filter((n) => env[n] === undefined).map((n) => `${n}: required when ${set.join(', ')} is set`);
+}
+
+export function publicUrl(env: Env): string {
+  return (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
+}
+
+/** Rows for `--help` and the README: name, default, meaning. */
+export function envHelp(): { name: string; default: string; help: string }[] {
+  return Object.entries(spec).map(([name, v]) => {
+    const parsed = v.schema.safeParse(undefined);
+    const def = parsed.success && parsed.data !== undefined ? String(parsed.data) : 'unset';
+    return { name, default: def, help: v.help };
+  });
+}

@@ -1,0 +1,35 @@
+import SchemaBuilder from '@pothos/core';
+import PrismaPlugin from '@pothos/plugin-prisma';
+import { DateTimeResolver, JSONResolver, UUIDResolver } from 'graphql-scalars';
+import type { Context } from '../context.js';
+import type PrismaTypes from '../generated/pothos-prisma-types.js';
+import { getDatamodel } from '../generated/pothos-prisma-types.js';
+
+interface BuilderOptions {
+  Context: Context;
+  PrismaTypes: PrismaTypes;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    JSON: { Input: unknown; Output: unknown };
+    UUID: { Input: string; Output: string };
+  };
+}
+
+/** The one Pothos builder; each module's schema.ts registers its types on it. */
+export const builder = new SchemaBuilder<BuilderOptions>({
+  plugins: [PrismaPlugin],
+  prisma: {
+    client: (ctx) => ctx.db,
+    dmmf: getDatamodel(),
+  },
+});
+
+builder.addScalarType('DateTime', DateTimeResolver);
+builder.addScalarType('JSON', JSONResolver);
+builder.addScalarType('UUID', UUIDResolver);
+
+builder.queryType({});
+builder.mutationType({});
+
+/** The builder's resolved type parameters, for helpers that take Pothos refs. */
+export type BuilderTypes = PothosSchemaTypes.ExtendDefaultTypes<BuilderOptions>;

@@ -1,0 +1,52 @@
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import type { AppDeps } from '../context.js';
+import { bearerToken, type Principal } from '../modules/auth/tokens.js';
+import type { GraphQLServer } from './yoga.js';
+
+/**
+ * graphql-ws on /graphql. Each operation is built with `yoga.getEnveloped`, so it runs through
+ * exactly the plugins (auth, masking, limits) an HTTP request does. A bad or missing token in
+ * `connection_init` closes the socket with 4403 Forbidden (graphql-ws' own code).
+ */
+export function createGraphQLWebSocket(deps: AppDeps, yoga: GraphQLServer) {
+  const wss = new WebSocketServer({ noServer: true });
+  const server = useServer<Record<string, unknown>, { principal?: Principal }>(
+    {
+      execute: (args) => (args.rootValue as Enveloped).execute(args),
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+      async onConnect(ctx) {
+        const header = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
+        const principal = await deps.tokens.verify(bearerToken(typeof header === 'string' ? header : null));
+        if (!principal) return false;
+        ctx.extra.principal = principal;
+        return true;
+      },
+      async onSubscribe(ctx, _id, params) {
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
+          ...ctx,
+          principal: ctx.extra.principal,
+          params,
+        });
+        const args = {
+          schema,
+          operationName: params.operationName,
+          document: parse(params.query),
+          variableValues: params.variables,
+          contextValue: await contextFactory(),
+          rootValue: { execute, subscribe },
+        };
+        const errors = validate(args.schema, args.document);
+        return errors.length ? errors : args;
+      },
+    },
+    wss,
+  );
+  return {
+    wss,
+    /** Closes every socket with 1001 Going Away (graphql-ws' dispose) and stops accepting. */
+    close: () => server.dispose(),
+  };
+}
+
+type Enveloped = ReturnType<GraphQLServer['getEnveloped']>;

@@ -1,0 +1,52 @@
+import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
+import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
+import { type AppDeps, createContext } from '../context.js';
+import { appError } from '../lib/errors.js';
+import type { Principal } from '../modules/auth/tokens.js';
+import { useBearerAuth } from '../modules/auth/yoga.js';
+import { schema } from '../schema.js';
+
+/** What a graphql-ws connection adds to the initial context (HTTP requests carry a Request). */
+export interface SocketContext {
+  principal?: Principal;
+}
+
+export function createGraphQL(deps: AppDeps) {
+  const principals = new WeakMap<Request, Principal>();
+  const production = deps.env.NODE_ENV === 'production';
+  return createYoga<SocketContext>({
+    schema,
+    graphqlEndpoint: '/graphql',
+    landingPage: false,
+    // GraphiQL with its JS and CSS inlined: works on machines without internet access.
+    renderGraphiQL,
+    graphiql: {
+      title: 'StreamGate',
+      headers: JSON.stringify({ Authorization: 'Bearer <your token>' }, null, 2),
+      subscriptionsProtocol: 'WS',
+    },
+    plugins: [useBearerAuth(deps.tokens, principals)],
+    context: ({ request, principal }) => {
+      const who = principal ?? (request ? principals.get(request) : undefined);
+      // Unreachable through the server (requests are authenticated first); a guard for new paths.
+      if (!who) throw appError('UNAUTHENTICATED', 'a valid bearer token is required');
+      return createContext(deps, who);
+    },
+    maskedErrors: {
+      isDev: !production,
+      maskError(error, message, isDev) {
+        const masked = defaultMaskError(error, message, isDev);
+        if (masked !== error) deps.log.error({ err: error }, 'unexpected error in a GraphQL operation');
+        return masked;
+      },
+    },
+    logging: {
+      debug: (...args) => deps.log.debug({ yoga: args }),
+      info: (...args) => deps.log.info({ yoga: args }),
+      warn: (...args) => deps.log.warn({ yoga: args }),
+      error: (...args) => deps.log.error({ yoga: args }),
+    },
+  });
+}
+
+export type GraphQLServer = ReturnType<typeof createGraphQL>;

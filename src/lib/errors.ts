@@ -1,0 +1,39 @@
+import { createGraphQLError } from 'graphql-yoga';
+
+/**
+ * Client-caused errors, each with the `extensions.code` PROTOCOLS.md pins. Anything thrown that
+ * is not one of these is unexpected and Yoga masks it.
+ */
+export type ErrorCode =
+  | 'UNAUTHENTICATED'
+  | 'FORBIDDEN'
+  | 'BAD_USER_INPUT'
+  | 'NOT_FOUND'
+  | 'CONFLICT'
+  | 'UPSTREAM_UNAVAILABLE';
+
+const HTTP_STATUS: Record<ErrorCode, number> = {
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  BAD_USER_INPUT: 400,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  UPSTREAM_UNAVAILABLE: 502,
+};
+
+export function appError(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
+  // Only authentication failures change the HTTP status of a GraphQL response; the others are
+  // field errors inside a 200, as GraphQL-over-HTTP expects.
+  const http = code === 'UNAUTHENTICATED' ? { http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } } : {};
+  return createGraphQLError(message, { extensions: { code, ...extra, ...http } });
+}
+
+export const notFound = (what: string, id: string) => appError('NOT_FOUND', `${what} ${id} not found`);
+export const conflict = (message: string, field?: string) => appError('CONFLICT', message, field ? { field } : {});
+export const badInput = (message: string, field?: string) =>
+  appError('BAD_USER_INPUT', message, field ? { field } : {});
+export const upstreamUnavailable = (message: string) => appError('UPSTREAM_UNAVAILABLE', message);
+
+export function httpStatusOf(code: ErrorCode): number {
+  return HTTP_STATUS[code];
+}

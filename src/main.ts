@@ -1,0 +1,138 @@
+#!/usr/bin/env node
+import { type App, createApp } from './app.js';
+import type { Database } from './db/client.js';
+import { DataDirLockedError } from './db/client.js';
+import { MigrationError } from './db/migrate.js';
+import { openDatabase } from './db/open.js';
+import { type Env, EnvError, envHelp, parseEnv } from './env.js';
+import { createLogger, type Logger } from './lib/logger.js';
+import { bootstrapAdminToken, TokenVerifier } from './modules/auth/tokens.js';
+import { seedDemoNodes } from './modules/nodes/seed.js';
+
+const COMMANDS = {
+  serve: 'apply pending migrations, then serve the API (default)',
+  migrate: 'apply pending migrations and exit',
+  seed: 'apply pending migrations and add a few demo nodes',
+} as const;
+type Command = keyof typeof COMMANDS;
+
+/** Variables the CLI accepts (PROTOCOLS.md) whose features have not shipped yet. */
+const NOT_YET_USED = ['REDIS_URL', 'PROXY_PORT', 'ROUTES_FILE', 'NPM_URL', 'PROXMOX_URL'] as const;
+
+function usage(): string {
+  const width = Math.max(...envHelp().map((v) => v.name.length));
+  return [
+    'Usage: streamgate [serve|migrate|seed] [--help]',
+    '',
+    'Commands:',
+    ...Object.entries(COMMANDS).map(([name, help]) => `  ${name.padEnd(8)} ${help}`),
+    '',
+    'Environment:',
+    ...envHelp().map((v) => `  ${v.name.padEnd(width)}  ${v.help} (default: ${v.default})`),
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${usage()}\n`);
+    return 0;
+  }
+  const command = (argv[0] ?? 'serve') as Command;
+  if (!(command in COMMANDS)) {
+    process.stderr.write(`unknown command "${argv[0]}"\n\n${usage()}\n`);
+    return 2;
+  }
+  let env: Env;
+  try {
+    env = parseEnv();
+  } catch (error) {
+    if (error instanceof EnvError) {
+      process.stderr.write(`streamgate: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const log = createLogger(env.LOG_LEVEL);
+  let database: Database;
+  try {
+    database = await openDatabase(env);
+  } catch (error) {
+    if (error instanceof DataDirLockedError) {
+      process.stderr.write(`streamgate: ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  try {
+    const report = await database.migrate();
+    if (report.applied.length) log.info({ applied: report.applied }, `applied ${report.applied.length} migration(s)`);
+    if (report.modified.length) log.warn({ modified: report.modified }, 'applied migrations were edited since');
+  } catch (error) {
+    await database.close();
+    if (error instanceof MigrationError) {
+      process.stderr.write(`streamgate: database migration failed; nothing was changed.\n  ${error.message}\n`);
+      return 1;
+    }
+    throw error;
+  }
+  if (command === 'migrate') {
+    await database.close();
+    return 0;
+  }
+  if (command === 'seed') {
+    const added = await seedDemoNodes(database.prisma);
+    log.info({ added }, `seeded ${added} demo node(s)`);
+    await database.close();
+    return 0;
+  }
+  return serve(env, log, database);
+}
+
+async function serve(env: Env, log: Logger, database: Database): Promise<number> {
+  for (const name of NOT_YET_USED) {
+    if (env[name]) log.warn(`${name} is set, but this version of StreamGate does not use it yet`);
+  }
+  const token = await bootstrapAdminToken(database.prisma, env.ADMIN_TOKEN);
+  if (token) {
+    process.stderr.write(
+      `\nStreamGate generated an admin token. It is shown only this once; only its hash is stored:\n\n    ${token}\n\nUse it as "Authorization: Bearer <token>".\n\n`,
+    );
+  }
+  const app = createApp({ env, log, database, tokens: new TokenVerifier(database.prisma, env.ADMIN_TOKEN) });
+  const url = await app.start();
+  log.info(
+    { url, database: database.engine, location: database.location, startupMs: Math.round(performance.now()) },
+    'StreamGate ready',
+  );
+  return new Promise((resolve) => {
+    const shutdown = (signal: NodeJS.Signals) => {
+      log.info({ signal }, 'shutting down');
+      stop(app, log).then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.once('SIGTERM', shutdown);
+    process.once('SIGINT', shutdown);
+  });
+}
+
+async function stop(app: App, log: Logger): Promise<void> {
+  try {
+    await app.stop();
+    log.info('stopped');
+  } catch (error) {
+    log.error({ err: error }, 'shutdown failed');
+    throw error;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exit(code);
+  },
+  (error: unknown) => {
+    process.stderr.write(`streamgate: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,77 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
+import type { Db } from '../../db/client.js';
+
+export type Role = 'admin';
+
+export interface Principal {
+  /** Token id, or `env` for ADMIN_TOKEN. Recorded as "who" in the event log. */
+  id: string;
+  name: string;
+  role: Role;
+}
+
+const BOOTSTRAP_TOKEN_NAME = 'bootstrap-admin';
+
+/** `sg_` marks StreamGate tokens so secret scanners and humans can recognise a leaked one. */
+export function generateToken(): string {
+  return `sg_${randomBytes(32).toString('base64url')}`;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+/** The token from `Authorization: Bearer <token>` (scheme case-insensitive), or null. */
+export function bearerToken(header: string | null | undefined): string | null {
+  if (!header) return null;
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return match?.[1] ?? null;
+}
+
+/**
+ * Checks bearer tokens against ADMIN_TOKEN and the stored token hashes. Results are cached for a
+ * few seconds so that a busy passthrough does not cost a database query per request.
+ */
+export class TokenVerifier {
+  private readonly envHash: Buffer | undefined;
+  private readonly cache = new LRUCache<string, { principal: Principal | null }>({ max: 10_000, ttl: 10_000 });
+
+  constructor(
+    private readonly db: Db,
+    adminToken: string | undefined,
+  ) {
+    this.envHash = adminToken ? Buffer.from(hashToken(adminToken), 'hex') : undefined;
+  }
+
+  async verify(token: string | null): Promise<Principal | null> {
+    if (!token || token.length > 512) return null;
+    const hash = hashToken(token);
+    if (this.envHash && timingSafeEqual(this.envHash, Buffer.from(hash, 'hex'))) {
+      return { id: 'env', name: 'ADMIN_TOKEN', role: 'admin' };
+    }
+    const cached = this.cache.get(hash);
+    if (cached) return cached.principal;
+    // Lookup by the hash of a 256-bit random token: equality on the hash leaks nothing useful.
+    const row = await this.db.apiToken.findUnique({ where: { tokenHash: hash } });
+    const principal = row ? { id: row.id, name: row.name, role: row.role as Role } : null;
+    this.cache.set(hash, { principal });
+    return principal;
+  }
+}
+
+/**
+ * On first start without ADMIN_TOKEN: create an admin token, store only its hash, and return it
+ * so the caller can print it once. Returns null when a token exists already or ADMIN_TOKEN is set.
+ */
+export async function bootstrapAdminToken(db: Db, adminToken: string | undefined): Promise<string | null> {
+  if (adminToken) return null;
+  const token = generateToken();
+  // createMany + skipDuplicates is one INSERT … ON CONFLICT DO NOTHING: two instances starting
+  // together on one database cannot both mint a token.
+  const { count } = await db.apiToken.createMany({
+    data: [{ name: BOOTSTRAP_TOKEN_NAME, tokenHash: hashToken(token), role: 'admin' }],
+    skipDuplicates: true,
+  });
+  return count === 1 ? token : null;
+}

@@ -1,0 +1,170 @@
+import type { NodeKind } from '../../generated/prisma/enums.js';
+import { builder } from '../../graphql/builder.js';
+import { connectionOf, HealthInfo, HealthStatusEnum } from '../../graphql/common.js';
+import { StreamerClient } from './clients/index.js';
+import { NODE_KINDS } from './kinds.js';
+import * as nodes from './service.js';
+
+const NodeKindEnum = builder.enumType('NodeKind', { values: ['STREAMER', 'CACHE', 'SLB'] as const });
+
+const InfraNode = builder.prismaInterface('Node', {
+  name: 'InfraNode',
+  resolveType: (node) => NODE_KINDS[node.kind].typeName,
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    kind: t.expose('kind', { type: NodeKindEnum }),
+    name: t.exposeString('name'),
+    host: t.exposeString('host'),
+    apiPort: t.exposeInt('apiPort'),
+    status: t.expose('status', { type: HealthStatusEnum }),
+    lastPingedAt: t.expose('lastPingedAt', { type: 'DateTime', nullable: true }),
+    health: t.field({ type: HealthInfo, resolve: nodes.healthOf }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
+  }),
+});
+
+const Streamer = builder.prismaObject('Node', {
+  variant: 'Streamer',
+  interfaces: [InfraNode],
+  fields: (t) => ({
+    httpPort: t.int({ resolve: (node) => node.httpPort ?? 0 }),
+    streams: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: "The node's streams (`GET /api/streams`), as the node reports them.",
+      resolve: (node) => nodes.callNode(node, StreamerClient, (c) => c.getStreams()),
+    }),
+    traffic: t.field({
+      type: 'JSON',
+      nullable: true,
+      description: "The node's traffic figures (`GET /api/traffic`), as the node reports them.",
+      resolve: (node) => nodes.callNode(node, StreamerClient, (c) => c.getTraffic()),
+    }),
+  }),
+});
+const CacheNode = builder.prismaObject('Node', { variant: 'CacheNode', interfaces: [InfraNode], fields: () => ({}) });
+const SlbNode = builder.prismaObject('Node', { variant: 'SlbNode', interfaces: [InfraNode], fields: () => ({}) });
+
+const PingResult = builder.objectRef<nodes.PingResult>('PingResult').implement({
+  fields: (t) => ({
+    node: t.field({ type: InfraNode, resolve: (r) => r.node }),
+    status: t.field({ type: HealthStatusEnum, resolve: (r) => r.status }),
+    pingedAt: t.field({ type: 'DateTime', resolve: (r) => r.pingedAt }),
+    latencyMs: t.float({ nullable: true, resolve: (r) => r.latencyMs }),
+    error: t.string({ nullable: true, resolve: (r) => r.error }),
+  }),
+});
+
+const CreateStreamerInput = builder.inputType('CreateStreamerInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    host: t.string({ required: true }),
+    httpPort: t.int({ required: true }),
+    apiPort: t.int({ required: true }),
+  }),
+});
+const UpdateStreamerInput = builder.inputType('UpdateStreamerInput', {
+  fields: (t) => ({ name: t.string(), host: t.string(), httpPort: t.int(), apiPort: t.int() }),
+});
+const CreateNodeInput = builder.inputType('CreateNodeInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    host: t.string({ required: true }),
+    apiPort: t.int({ required: true }),
+  }),
+});
+const UpdateNodeInput = builder.inputType('UpdateNodeInput', {
+  fields: (t) => ({ name: t.string(), host: t.string(), apiPort: t.int() }),
+});
+
+/** The same queries and mutations for every kind, named as the contract names them. */
+const kinds = [
+  {
+    kind: 'STREAMER',
+    type: Streamer,
+    one: 'streamer',
+    many: 'streamers',
+    create: CreateStreamerInput,
+    update: UpdateStreamerInput,
+  },
+  {
+    kind: 'CACHE',
+    type: CacheNode,
+    one: 'cacheNode',
+    many: 'cacheNodes',
+    create: CreateNodeInput,
+    update: UpdateNodeInput,
+  },
+  { kind: 'SLB', type: SlbNode, one: 'slbNode', many: 'slbNodes', create: CreateNodeInput, update: UpdateNodeInput },
+] as const;
+
+for (const { kind, type, one, many, create, update } of kinds) {
+  const Connection = connectionOf(NODE_KINDS[kind as NodeKind].typeName, type);
+  const TypeName = NODE_KINDS[kind as NodeKind].typeName;
+  builder.queryFields((t) => ({
+    [many]: t.field({
+      type: Connection,
+      args: { first: t.arg.int(), after: t.arg.string() },
+      resolve: (_root, args, ctx) => nodes.listNodes(ctx.db, kind, args),
+    }),
+    [one]: t.field({
+      type,
+      nullable: true,
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (_root, { id }, ctx) => nodes.findNode(ctx.db, String(id), kind),
+    }),
+  }));
+  builder.mutationFields((t) => ({
+    [`create${TypeName}`]: t.field({
+      type,
+      args: { input: t.arg({ type: create, required: true }) },
+      resolve: (_root, { input }, ctx) => nodes.createNode(ctx.db, kind, input),
+    }),
+    [`update${TypeName}`]: t.field({
+      type,
+      args: { id: t.arg.id({ required: true }), input: t.arg({ type: update, required: true }) },
+      resolve: (_root, { id, input }, ctx) => nodes.updateNode(ctx.db, kind, String(id), input),
+    }),
+    [`delete${TypeName}`]: t.id({
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (_root, { id }, ctx) => nodes.deleteNode(ctx.db, kind, String(id)),
+    }),
+  }));
+}
+
+builder.queryField('infraNode', (t) =>
+  t.field({
+    type: InfraNode,
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => nodes.findNode(ctx.db, String(id)),
+  }),
+);
+
+builder.mutationFields((t) => ({
+  ping: t.field({
+    type: PingResult,
+    description:
+      "Pings the node's `/api/ping` (5 s timeout) and records the outcome. A dead node is a result, not an error.",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => nodes.pingNode(ctx.db, String(id)),
+  }),
+  createStream: t.field({
+    type: 'JSON',
+    nullable: true,
+    description:
+      "Creates a stream on a streamer (`POST /api/streams` with `input` as the body); returns the node's answer.",
+    args: { streamerId: t.arg.id({ required: true }), input: t.arg({ type: 'JSON', required: true }) },
+    resolve: (_root, { streamerId, input }, ctx) =>
+      nodes.withStreamer(ctx.db, String(streamerId), (c) => c.createStream(input)),
+  }),
+  deleteStream: t.boolean({
+    description: 'Deletes a stream on a streamer (`DELETE /api/streams/{streamId}`).',
+    args: { streamerId: t.arg.id({ required: true }), streamId: t.arg.string({ required: true }) },
+    resolve: async (_root, { streamerId, streamId }, ctx) => {
+      await nodes.withStreamer(ctx.db, String(streamerId), (c) => c.deleteStream(streamId));
+      return true;
+    },
+  }),
+}));
