@@ -7,6 +7,8 @@ import { getDatamodel } from '../generated/pothos-prisma-types.js';
 
 interface BuilderOptions {
   Context: Context;
+  // Fields are non-null unless they say `nullable: true`, as the contract mostly is.
+  DefaultFieldNullability: false;
   PrismaTypes: PrismaTypes;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
@@ -17,6 +19,7 @@ interface BuilderOptions {
 
 /** The one Pothos builder; each module's schema.ts registers its types on it. */
 export const builder = new SchemaBuilder<BuilderOptions>({
+  defaultFieldNullability: false,
   plugins: [PrismaPlugin],
   prisma: {
     client: (ctx) => ctx.db,
