@@ -61,7 +61,7 @@ const spec = {
   },
   NODE_ENV: {
     schema: z.enum(['development', 'production', 'test']).default('development'),
-    help: '`production` tightens defaults (no stack traces, no introspection for non-admins)',
+    help: '`production` tightens defaults (unexpected errors masked, no stack traces or error details in responses)',
   },
   PASSTHROUGH_TIMEOUT_MS: {
     schema: positiveInt.default(30_000),

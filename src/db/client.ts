@@ -40,11 +40,20 @@ export function parsePostgresUrl(url: string): PostgresTarget {
   return { connectionString: parsed.toString(), schema };
 }
 
-export async function openPostgres(url: string): Promise<Database> {
+export interface OpenOptions {
+  /** Emit Prisma `query` events (tests count SQL statements with them: the N+1 guard). */
+  logQueries?: boolean;
+}
+
+const clientOptions = (opts: OpenOptions) => ({
+  log: opts.logQueries ? [{ emit: 'event' as const, level: 'query' as const }] : [],
+});
+
+export async function openPostgres(url: string, opts: OpenOptions = {}): Promise<Database> {
   const target = parsePostgresUrl(url);
   const searchPath = { options: `-c search_path="${target.schema}"` };
   const adapter = new PrismaPg({ connectionString: target.connectionString, ...searchPath }, { schema: target.schema });
-  const prisma = new PrismaClient({ adapter });
+  const prisma = new PrismaClient({ adapter, ...clientOptions(opts) });
   const location = new URL(target.connectionString);
   location.password = '';
   return wrap({
@@ -74,8 +83,11 @@ export async function openEmbedded(dataDir: string): Promise<Database> {
 }
 
 /** Wraps an open PGlite (a data directory, or an in-memory copy in tests). */
-export function fromPGlite(pglite: PGlite, opts: { location: string; onClose?: () => Promise<void> }): Database {
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+export function fromPGlite(
+  pglite: PGlite,
+  opts: OpenOptions & { location: string; onClose?: () => Promise<void> },
+): Database {
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), ...clientOptions(opts) });
   return wrap({
     prisma,
     engine: 'embedded',

@@ -1,0 +1,112 @@
+import { auditServer } from 'graphql-http';
+import { createClient } from 'graphql-ws';
+import { beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startTestApp, type TestApp } from './helpers/app.js';
+import { createTestDatabase, TEST_DATABASE_URL } from './helpers/db.js';
+import { startFakeNode } from './helpers/fake-node.js';
+import { startTcpProxy } from './helpers/tcp-proxy.js';
+
+let app: TestApp;
+beforeAll(async () => {
+  app = await startTestApp();
+});
+
+describe('GraphQL over HTTP compliance', () => {
+  it('passes every graphql-http server audit', async () => {
+    const results = await auditServer({
+      url: `${app.url}/graphql`,
+      fetchFn: (input: RequestInfo | URL, init?: RequestInit) => {
+        const headers = new Headers(init?.headers);
+        headers.set('authorization', `Bearer ${app.token}`);
+        return fetch(input, { ...init, headers });
+      },
+    });
+    const failures = results.filter((r) => r.status !== 'ok').map((r) => `${r.id} ${r.name}: ${r.reason}`);
+    expect(results.length).toBeGreaterThan(50);
+    expect(failures).toEqual([]);
+  });
+
+  it('answers malformed GraphQL with the standard 400 and a syntax error', async () => {
+    const res = await app.fetch('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/graphql-response+json' },
+      body: JSON.stringify({ query: '{ streamers { ' }),
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { errors: { message: string }[] };
+    expect(body.errors[0]?.message).toMatch(/^Syntax Error/);
+  });
+});
+
+describe('probes, metrics and unknown paths', () => {
+  it('serves Prometheus metrics that count requests by surface', async () => {
+    await app.fetch('/health');
+    const res = await app.fetch('/metrics');
+    const text = await res.text();
+    expect(res.headers.get('content-type')).toContain('text/plain');
+    expect(text).toMatch(/streamgate_http_requests_total\{surface="health",method="GET",status="200"\} [1-9]/);
+    expect(text).toContain('streamgate_process_resident_memory_bytes');
+  });
+
+  it('answers an unknown path with a JSON 404 once authenticated', async () => {
+    const res = await app.fetch('/nothing-here');
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: { code: 'NOT_FOUND', message: 'no such route' } });
+  });
+
+  it('reports not ready (503) while the database does not answer, and ready again after', async () => {
+    // Embedded: the database closes under the app. PostgreSQL: the network to it is cut.
+    const proxy = TEST_DATABASE_URL ? await startTcpProxy(Number(new URL(TEST_DATABASE_URL).port || 5432)) : undefined;
+    const db = await createTestDatabase({ viaPort: proxy?.port });
+    const other = await startTestApp({ db });
+    expect((await other.fetch('/ready', { token: null })).status).toBe(200);
+    if (proxy) proxy.cut();
+    else await db.close();
+    const ready = await other.fetch('/ready', { token: null });
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toMatchObject({ status: 'database unavailable' });
+    expect((await other.fetch('/health', { token: null })).status).toBe(200);
+    if (proxy) {
+      proxy.restore();
+      expect((await other.fetch('/ready', { token: null })).status).toBe(200);
+    }
+  });
+});
+
+describe('graceful shutdown', () => {
+  it('lets an in-flight request finish, refuses new connections, closes sockets with 1001', async () => {
+    const node = await startFakeNode();
+    node.override = (req, res) => {
+      if (!req.url?.startsWith('/slow')) return false;
+      setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('finished'), 400);
+      return true;
+    };
+    const own = await startTestApp();
+    const created = await own.db.prisma.node.create({
+      data: { kind: 'SLB', name: 'slow', host: '127.0.0.1', apiPort: node.port },
+    });
+    const wsClosed = new Promise<number>((resolve) => {
+      const client = createClient({
+        url: `${own.url.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        lazy: false,
+        onNonLazyError: () => {},
+        connectionParams: { authorization: `Bearer ${own.token}` },
+        on: { closed: (event) => resolve((event as { code: number }).code) },
+      });
+      void client;
+    });
+    await new Promise((r) => setTimeout(r, 100)); // let the socket connect
+    const inFlight = own.fetch(`/proxy/slbs/${created.id}/slow`);
+    await new Promise((r) => setTimeout(r, 100)); // the request has reached the node
+    const stopped = own.app.stop();
+    expect(await wsClosed).toBe(1001);
+    const res = await inFlight;
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('finished');
+    await stopped;
+    await expect(fetch(`${own.url}/health`)).rejects.toThrow();
+  });
+});
