@@ -110,3 +110,35 @@ describe('graceful shutdown', () => {
     await expect(fetch(`${own.url}/health`)).rejects.toThrow();
   });
 });
+
+describe('operation limits', () => {
+  it('rejects an operation with too many aliases before running it', async () => {
+    const aliases = Array.from({ length: 20 }, (_, i) => `a${i}: streamers { edges { cursor } }`).join(' ');
+    const res = await app.gql(`{ ${aliases} }`);
+    expect(res.data ?? null).toBeNull();
+    expect(res.errors?.[0]?.message).toMatch(/aliases/i);
+  });
+
+  it('rejects an oversized document over graphql-ws too', async () => {
+    // 600 variable definitions: ~2,400 tokens, past the 2,000-token parse limit.
+    const variables = Array.from({ length: 600 }, (_, i) => `$v${i}: Int`).join(', ');
+    const huge = `query Huge(${variables}) { __typename }`;
+    const result = await new Promise<unknown>((resolve) => {
+      const client = createClient({
+        url: `${app.url.replace('http', 'ws')}/graphql`,
+        webSocketImpl: WebSocket,
+        retryAttempts: 0,
+        connectionParams: { authorization: `Bearer ${app.token}` },
+      });
+      client.subscribe(
+        { query: huge },
+        {
+          next: (value) => resolve(value),
+          error: (errors) => resolve(errors),
+          complete: () => void client.dispose(),
+        },
+      );
+    });
+    expect(JSON.stringify(result)).toMatch(/token limit/i);
+  });
+});

@@ -1,3 +1,4 @@
+import { GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { AppDeps } from '../context.js';
@@ -28,10 +29,19 @@ export function createGraphQLWebSocket(deps: AppDeps, yoga: GraphQLServer) {
           principal: ctx.extra.principal,
           params,
         });
+        let document: ReturnType<typeof parse>;
+        try {
+          document = parse(params.query);
+        } catch (error) {
+          // A syntax error or a parse limit is the client's: answer it as an error message
+          // instead of letting graphql-ws close the socket with 4500.
+          if (error instanceof GraphQLError) return [error];
+          throw error;
+        }
         const args = {
           schema,
           operationName: params.operationName,
-          document: parse(params.query),
+          document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
           rootValue: { execute, subscribe },

@@ -1,3 +1,7 @@
+import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
+import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
+import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
+import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
 import { type AppDeps, createContext } from '../context.js';
@@ -25,7 +29,15 @@ export function createGraphQL(deps: AppDeps) {
       headers: JSON.stringify({ Authorization: 'Bearer <your token>' }, null, 2),
       subscriptionsProtocol: 'WS',
     },
-    plugins: [useBearerAuth(deps.tokens, principals)],
+    plugins: [
+      useBearerAuth(deps.tokens, principals),
+      // Bounds on what one operation may ask for (GraphQL Armor), so a single request cannot
+      // fan out into thousands of database queries or node calls. Also apply over graphql-ws.
+      maxTokensPlugin({ n: 2_000 }),
+      maxDepthPlugin({ n: 10, ignoreIntrospection: true, flattenFragments: true }),
+      maxAliasesPlugin({ n: 15 }),
+      costLimitPlugin({ maxCost: 5_000, ignoreIntrospection: true }),
+    ],
     context: ({ request, principal }) => {
       const who = principal ?? (request ? principals.get(request) : undefined);
       // Unreachable through the server (requests are authenticated first); a guard for new paths.
