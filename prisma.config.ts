@@ -4,6 +4,6 @@ import { defineConfig } from 'prisma/config';
 // schema engine). The app applies prisma/migrations itself: see src/db/migrate.ts.
 export default defineConfig({
   schema: 'prisma/schema.prisma',
-  migrations: { path: 'prisma/migrations', seed: 'tsx prisma/seed.ts' },
+  migrations: { path: 'prisma/migrations', seed: 'tsx src/main.ts seed' },
   datasource: { url: process.env.DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/streamgate' },
 });
