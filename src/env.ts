@@ -9,9 +9,11 @@ const port = z.coerce.number().int().min(1).max(65535);
 const positiveInt = z.coerce.number().int().positive();
 const optionalUrl = (protocols: string[]) =>
   z
-    .url({ protocol: new RegExp(`^(${protocols.join('|')})$`) })
-    .optional()
-    .describe(`a ${protocols.map((p) => `${p}://`).join(' or ')} URL`);
+    .url({
+      protocol: new RegExp(`^(${protocols.join('|')})$`),
+      error: `must be a ${protocols.map((p) => `${p}://`).join(' or ')} URL`,
+    })
+    .optional();
 
 const spec = {
   PORT: {

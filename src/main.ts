@@ -1,13 +1,8 @@
 #!/usr/bin/env node
-import { type App, createApp } from './app.js';
+import type { App } from './app.js';
 import type { Database } from './db/client.js';
-import { DataDirLockedError } from './db/client.js';
-import { MigrationError } from './db/migrate.js';
-import { openDatabase } from './db/open.js';
 import { type Env, EnvError, envHelp, parseEnv } from './env.js';
-import { createLogger, type Logger } from './lib/logger.js';
-import { bootstrapAdminToken, TokenVerifier } from './modules/auth/tokens.js';
-import { seedDemoNodes } from './modules/nodes/seed.js';
+import type { Logger } from './lib/logger.js';
 
 const COMMANDS = {
   serve: 'apply pending migrations, then serve the API (default)',
@@ -52,6 +47,13 @@ async function main(argv: string[]): Promise<number> {
     }
     throw error;
   }
+  // Loaded only now, so that --help and configuration errors answer at once.
+  const [{ createLogger }, { DataDirLockedError }, { MigrationError }, { openDatabase }] = await Promise.all([
+    import('./lib/logger.js'),
+    import('./db/client.js'),
+    import('./db/migrate.js'),
+    import('./db/open.js'),
+  ]);
   const log = createLogger(env.LOG_LEVEL);
   let database: Database;
   try {
@@ -70,7 +72,7 @@ async function main(argv: string[]): Promise<number> {
   } catch (error) {
     await database.close();
     if (error instanceof MigrationError) {
-      process.stderr.write(`streamgate: database migration failed; nothing was changed.\n  ${error.message}\n`);
+      process.stderr.write(`streamgate: database migration failed; StreamGate did not start.\n  ${error.message}\n`);
       return 1;
     }
     throw error;
@@ -80,6 +82,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'seed') {
+    const { seedDemoNodes } = await import('./modules/nodes/seed.js');
     const added = await seedDemoNodes(database.prisma);
     log.info({ added }, `seeded ${added} demo node(s)`);
     await database.close();
@@ -89,17 +92,28 @@ async function main(argv: string[]): Promise<number> {
 }
 
 async function serve(env: Env, log: Logger, database: Database): Promise<number> {
+  const { bootstrapAdminToken, TokenVerifier } = await import('./modules/auth/tokens.js');
   for (const name of NOT_YET_USED) {
     if (env[name]) log.warn(`${name} is set, but this version of StreamGate does not use it yet`);
   }
+  const { createApp } = await import('./app.js');
+  const app = createApp({ env, log, database, tokens: new TokenVerifier(database.prisma, env.ADMIN_TOKEN) });
+  let url: string;
+  try {
+    url = await app.start();
+  } catch (error) {
+    await app.stop();
+    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
+    process.stderr.write(`streamgate: port ${env.PORT} on ${env.HOST} is already in use; set PORT to a free one\n`);
+    return 1;
+  }
+  // Only once listening: a token printed by a start that then fails would be lost for good.
   const token = await bootstrapAdminToken(database.prisma, env.ADMIN_TOKEN);
   if (token) {
     process.stderr.write(
       `\nStreamGate generated an admin token. It is shown only this once; only its hash is stored:\n\n    ${token}\n\nUse it as "Authorization: Bearer <token>".\n\n`,
     );
   }
-  const app = createApp({ env, log, database, tokens: new TokenVerifier(database.prisma, env.ADMIN_TOKEN) });
-  const url = await app.start();
   log.info(
     { url, database: database.engine, location: database.location, startupMs: Math.round(performance.now()) },
     'StreamGate ready',

@@ -89,9 +89,13 @@ export async function applyMigrations(conn: SqlConnection, migrations?: Migratio
       await applyOne(conn, migration);
       report.applied.push(migration.name);
     }
-    return report;
-  } finally {
     await conn.query('SELECT pg_advisory_unlock($1)', [PRISMA_ADVISORY_LOCK]);
+    return report;
+  } catch (error) {
+    // Best effort: the lock is per session and goes with the connection anyway, and a failed
+    // unlock (a broken connection, say) must not hide the error that got us here.
+    await conn.query('SELECT pg_advisory_unlock($1)', [PRISMA_ADVISORY_LOCK]).catch(() => {});
+    throw error;
   }
 }
 

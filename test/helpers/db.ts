@@ -58,7 +58,7 @@ export async function createTestDatabase(opts: TestDatabaseOptions = {}): Promis
  */
 export async function createTestSqlDatabase(): Promise<{ db: Database; connect: () => Promise<SqlConnection> }> {
   if (!TEST_DATABASE_URL) {
-    const pglite = await PGlite.create();
+    const pglite = await PGlite.create({ loadDataDir: await emptyDump() });
     const db = dispose(fromPGlite(pglite, { location: 'memory' }), (d) => d.close());
     return { db, connect: async () => pgliteConnection(pglite) };
   }
@@ -84,4 +84,18 @@ export function countQueries(db: Database): { readonly total: number } {
     counter.total++;
   });
   return counter;
+}
+
+let empty: Promise<Blob> | undefined;
+/** A dump of a fresh, empty PGlite, made once per test file: loading it is several times faster than init. */
+function emptyDump(): Promise<Blob> {
+  empty ??= (async () => {
+    const pglite = await PGlite.create();
+    try {
+      return await pglite.dumpDataDir('none');
+    } finally {
+      await pglite.close();
+    }
+  })();
+  return empty;
 }

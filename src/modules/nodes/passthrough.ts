@@ -37,7 +37,7 @@ export function parsePassthroughPath(rawUrl: string) {
   const match = PATH.exec(rawUrl);
   if (!match) return null;
   const [, kindSegment = '', id = '', path = '/', query = ''] = match;
-  return { kind: kindFromPathSegment(kindSegment), id: decodeURIComponent(id), upstreamPath: decodeURIComponent(path) + query };
+  return { kind: kindFromPathSegment(kindSegment), id: decodeURIComponent(id), upstreamPath: path + query };
 }
 
 export function createPassthrough({ db, timeoutMs }: PassthroughOptions) {
@@ -49,10 +49,6 @@ export function createPassthrough({ db, timeoutMs }: PassthroughOptions) {
       sendError(res, 404, 'NOT_FOUND', 'no such node');
       return;
     }
-    const abort = new AbortController();
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     try {
       await new NodeApiClient(endpoint).proxyRequest(
@@ -61,16 +57,13 @@ export function createPassthrough({ db, timeoutMs }: PassthroughOptions) {
           path: target.upstreamPath,
           headers: forwardedRequestHeaders(req),
           body: hasBody ? req : null,
-          signal: abort.signal,
           timeoutMs,
         },
-        ({ statusCode, headers }) => {
-          res.writeHead(statusCode, responseHeaders(headers));
-          return res;
-        },
+        res,
+        ({ rawHeaders }) => withoutHopByHop(rawHeaders),
       );
     } catch (error) {
-      if (abort.signal.aborted) return; // the caller went away; nothing to answer
+      if (res.destroyed) return; // the caller went away; nothing to answer
       const failure = classifyNetworkError(error);
       const reason = describeNetworkError(error, timeoutMs);
       if (failure === 'timeout') sendError(res, 504, 'UPSTREAM_TIMEOUT', `node did not answer: ${reason}`);
@@ -80,39 +73,36 @@ export function createPassthrough({ db, timeoutMs }: PassthroughOptions) {
 }
 
 /**
- * Registry lookups for the passthrough, coalesced per node. Every request still reads the registry
- * after it arrived, so a change committed before a request arrives applies to it; but requests
- * arriving while a lookup for the same node is in flight do not each queue a query of their own:
- * they share the next one, which starts as soon as the current one settles. They cannot share the
- * one in flight, which may have read the registry before a change they must see.
+ * Registry lookups for the passthrough, batched per node. Every request still reads the registry
+ * after it arrived, so a change committed before a request arrives applies to it. But requests for
+ * one node that arrive together share one lookup: a lookup starts on the next turn of the event
+ * loop (setImmediate, as DataLoader batches), so every request parsed in the same I/O phase joins
+ * it; and while one runs, newcomers share the next one, which starts once it settles. They never
+ * join a lookup already running: it may have read the registry before a change they must see.
  *
- * Why: a lookup is a database round trip (~2 ms of CPU on the embedded database, whose single
- * backend serialises queries), so one query per request capped the passthrough at a few hundred
- * requests per second and queued requests behind each other's lookups. Coalesced, a busy node
- * costs about one query per query time, however many requests are in flight for it.
+ * Why: a lookup costs ~2 ms of CPU through Prisma on the embedded database, and it never yields to
+ * the event loop (PGlite runs in-process), so one query per request capped the passthrough at a
+ * few hundred requests per second on one node. Batched, a busy node costs one query per turn of
+ * the event loop however many requests are in flight for it; an idle one costs a setImmediate.
  */
 class EndpointLookups {
   private readonly running = new Map<string, Promise<NodeEndpoint | null>>();
-  private readonly queued = new Map<string, Promise<NodeEndpoint | null>>();
+  private readonly pending = new Map<string, Promise<NodeEndpoint | null>>();
 
   constructor(private readonly db: Db) {}
 
   find(id: string, kind: NodeKind): Promise<NodeEndpoint | null> {
     const key = `${kind}/${id}`;
-    const queued = this.queued.get(key);
-    if (queued) return queued; // starts after the running one settles, so after we arrived
-    const running = this.running.get(key);
-    if (!running) return this.start(key, id, kind);
-    const next = running
-      .then(
-        () => undefined,
-        () => undefined,
-      )
+    const pending = this.pending.get(key);
+    if (pending) return pending;
+    const next = settled(this.running.get(key))
+      .then(nextTurn)
       .then(() => {
-        this.queued.delete(key); // from here on, newcomers must wait for the lookup after this one
+        // From here on, newcomers wait for the lookup after this one.
+        this.pending.delete(key);
         return this.start(key, id, kind);
       });
-    this.queued.set(key, next);
+    this.pending.set(key, next);
     return next;
   }
 
@@ -125,6 +115,14 @@ class EndpointLookups {
   }
 }
 
+/** Resolves once `promise` (if any) has settled, whichever way. */
+const settled = (promise: Promise<unknown> | undefined) =>
+  (promise ?? Promise.resolve()).then(
+    () => undefined,
+    () => undefined,
+  );
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 function safeParse(rawUrl: string) {
   try {
     return parsePassthroughPath(rawUrl);
@@ -133,42 +131,51 @@ function safeParse(rawUrl: string) {
   }
 }
 
-function forwardedRequestHeaders(req: IncomingMessage): Record<string, string | string[]> {
+/**
+ * The caller's headers as they came (order, case, repeats), minus what must not reach the node,
+ * plus `X-Forwarded-*`.
+ */
+function forwardedRequestHeaders(req: IncomingMessage): string[] {
+  const raw = req.rawHeaders;
   const listedInConnection = connectionTokens(req.headers.connection);
-  const headers: Record<string, string | string[]> = {};
-  for (const [name, values] of Object.entries(req.headersDistinct)) {
-    if (!values || NOT_FORWARDED.has(name) || listedInConnection.has(name)) continue;
-    headers[name] = values.length === 1 ? (values[0] as string) : values;
+  const headers: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const lower = name.toLowerCase();
+    if (NOT_FORWARDED.has(lower) || lower === 'x-forwarded-for' || listedInConnection?.has(lower)) continue;
+    headers.push(name, raw[i + 1] as string);
   }
   const client = req.socket.remoteAddress ?? '';
   const prior = req.headers['x-forwarded-for'];
-  headers['x-forwarded-for'] = prior ? `${prior}, ${client}` : client;
-  headers['x-forwarded-proto'] = 'http';
-  if (req.headers.host) headers['x-forwarded-host'] = req.headers.host;
+  headers.push('x-forwarded-for', prior ? `${prior}, ${client}` : client, 'x-forwarded-proto', 'http');
+  if (req.headers.host) headers.push('x-forwarded-host', req.headers.host);
   return headers;
 }
 
 /**
- * The node's headers minus hop-by-hop ones, including those its `Connection` header names: they
- * describe the node→StreamGate connection, not ours to the caller (RFC 9110 §7.6.1).
+ * The node's raw headers minus hop-by-hop ones, including those its `Connection` header names:
+ * they describe the node→StreamGate connection, not ours to the caller (RFC 9110 §7.6.1).
  */
-function responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, string | string[]> {
-  const listedInConnection = connectionTokens(headers.connection);
-  const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !HOP_BY_HOP.has(name) && !listedInConnection.has(name)) out[name] = value;
+function withoutHopByHop(raw: string[]): string[] {
+  const connection: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    if ((raw[i] as string).toLowerCase() === 'connection') connection.push(raw[i + 1] as string);
   }
-  return out;
+  const listedInConnection = connectionTokens(connection.join(','));
+  const headers: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const lower = (raw[i] as string).toLowerCase();
+    if (HOP_BY_HOP.has(lower) || listedInConnection?.has(lower)) continue;
+    headers.push(raw[i] as string, raw[i + 1] as string);
+  }
+  return headers;
 }
 
-/** Header names listed in a `Connection` header (possibly repeated), lower-cased. */
-function connectionTokens(connection: string | string[] | undefined): Set<string> {
-  if (!connection) return new Set();
-  const values = Array.isArray(connection) ? connection : [connection];
-  return new Set(
-    values
-      .flatMap((v) => v.split(','))
-      .map((h) => h.trim().toLowerCase())
-      .filter(Boolean),
-  );
+/**
+ * Header names listed in a `Connection` header, lower-cased; undefined when it lists none beyond
+ * the usual `keep-alive`/`close` (the common case, kept cheap).
+ */
+function connectionTokens(connection: string | undefined): Set<string> | undefined {
+  if (!connection || connection === 'keep-alive' || connection === 'close') return undefined;
+  return new Set(connection.split(',').map((h) => h.trim().toLowerCase()));
 }

@@ -1,5 +1,6 @@
+import type { ServerResponse } from 'node:http';
 import { isIPv6 } from 'node:net';
-import type { Readable, Writable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { Agent, type Dispatcher, errors } from 'undici';
 
 /**
@@ -23,15 +24,19 @@ export interface ProxyRequest {
   method: string;
   /** Path and query exactly as they go on the wire (`/a%2Fb?x=1&x=2`). */
   path: string;
-  headers: Record<string, string | string[]>;
+  /** Flat `[name, value, name, value, …]` like node:http's `rawHeaders`: order, case and repeats kept. */
+  headers: string[];
   body: Readable | null;
-  signal?: AbortSignal;
   /** Longest wait for the response headers, and for each chunk of the body. */
   timeoutMs: number;
 }
 
-/** What the node answered, before its body is streamed into the returned writable. */
-export type ProxyResponseHead = { statusCode: number; headers: Record<string, string | string[] | undefined> };
+/** The node's status line and headers exactly as received (flat raw pairs, original case). */
+export interface ProxyResponseHead {
+  statusCode: number;
+  statusMessage: string;
+  rawHeaders: string[];
+}
 
 export const PING_TIMEOUT_MS = 5_000;
 
@@ -86,23 +91,72 @@ export class NodeApiClient {
   }
 
   /**
-   * Streams a request to the node and its answer back: `onResponse` gets the status and headers
-   * and returns where the body should go. Nothing is buffered in either direction.
+   * Streams a request to the node and the node's answer into `res`: `responseHeaders` picks which
+   * of the node's headers are written. Body chunks go through as they arrive, with backpressure in
+   * both directions; nothing is buffered. Resolves once the answer is complete; rejects with
+   * undici's error when the call fails, before or after the head was written (the caller decides
+   * what is left to do). `res` closing early, i.e. the caller going away, aborts the call at any
+   * stage, including while the node has not answered yet.
+   *
+   * A bare undici dispatch handler rather than `dispatcher.stream()`: this is the passthrough's hot
+   * path, and stream() needs an AbortController per request (plus its listeners), an AsyncResource
+   * and finished() on top; it also hides the raw headers and reason phrase (bench/passthrough.ts).
    */
-  async proxyRequest(request: ProxyRequest, onResponse: (head: ProxyResponseHead) => Writable): Promise<void> {
-    await this.dispatcher.stream(
-      {
-        origin: this.origin,
-        path: request.path,
-        method: request.method as Dispatcher.HttpMethod,
-        headers: request.headers,
-        body: request.body,
-        signal: request.signal,
-        headersTimeout: request.timeoutMs,
-        bodyTimeout: request.timeoutMs,
-      },
-      ({ statusCode, headers }) => onResponse({ statusCode, headers }),
-    );
+  proxyRequest(
+    request: ProxyRequest,
+    res: ServerResponse,
+    responseHeaders: (head: ProxyResponseHead) => string[],
+  ): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let settled = false;
+      const callerLeft = () => {
+        if (!settled) controller?.abort(new errors.RequestAbortedError());
+      };
+      const resume = () => controller?.resume();
+      const settle = (error?: Error) => {
+        settled = true;
+        res.off('close', callerLeft);
+        res.off('drain', resume);
+        if (error) reject(error);
+        else resolve();
+      };
+      res.once('close', callerLeft);
+      this.dispatcher.dispatch(
+        {
+          origin: this.origin,
+          path: request.path,
+          method: request.method as Dispatcher.HttpMethod,
+          headers: request.headers,
+          body: request.body,
+          headersTimeout: request.timeoutMs,
+          bodyTimeout: request.timeoutMs,
+        },
+        {
+          onRequestStart(started) {
+            controller = started;
+            if (res.destroyed) started.abort(new errors.RequestAbortedError());
+          },
+          onResponseStart(started, statusCode, headers, statusMessage) {
+            if (statusCode < 200) return; // informational (103 Early Hints…): only the final answer goes back
+            const rawHeaders = flatHeaders(started.rawHeaders, headers);
+            const head = responseHeaders({ statusCode, statusMessage: statusMessage ?? '', rawHeaders });
+            if (statusMessage) res.writeHead(statusCode, statusMessage, head);
+            else res.writeHead(statusCode, head);
+            res.on('drain', resume);
+          },
+          onResponseData(started, chunk) {
+            // Stop reading from the node until the caller has taken what is queued.
+            if (!res.write(chunk)) started.pause();
+          },
+          onResponseEnd() {
+            res.end();
+            settle();
+          },
+          onResponseError: (_, error) => settle(error),
+        },
+      );
+    });
   }
 
   /** A JSON call for the typed clients; throws NodeApiError with a readable reason. */
@@ -135,6 +189,14 @@ export class NodeApiClient {
       throw new NodeApiError(`${method} ${path}: node answered with invalid JSON`, response.statusCode);
     }
   }
+}
+
+/** Headers as flat `[name, value, …]` strings, from undici's raw ones when it kept them. */
+function flatHeaders(raw: Dispatcher.DispatchController['rawHeaders'], parsed: Record<string, unknown>): string[] {
+  if (Array.isArray(raw)) return raw.map((v: Buffer | string) => (typeof v === 'string' ? v : v.toString('latin1')));
+  return Object.entries(parsed).flatMap(([name, value]) =>
+    (Array.isArray(value) ? value : [value]).flatMap((v) => (v === undefined ? [] : [name, String(v)])),
+  );
 }
 
 export type NetworkFailure = 'timeout' | 'unreachable';
