@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { AppDeps } from './context.js';
+import { type AppDeps, createServices } from './context.js';
 import { createGraphQLWebSocket } from './graphql/ws.js';
 import { createGraphQL } from './graphql/yoga.js';
 import { createMetrics } from './http/metrics.js';
@@ -21,10 +21,11 @@ export interface App {
 /** Builds the whole HTTP/WebSocket surface on one node:http server. No side effects until start(). */
 export function createApp(deps: AppDeps): App {
   const { env, log, database, tokens } = deps;
-  const yoga = createGraphQL(deps);
+  const services = createServices(deps);
+  const yoga = createGraphQL(deps, services);
   const graphqlWs = createGraphQLWebSocket(deps, yoga);
   const metrics = createMetrics();
-  const passthrough = createPassthrough({ db: database.prisma, timeoutMs: env.PASSTHROUGH_TIMEOUT_MS });
+  const passthrough = createPassthrough({ nodes: services.nodeDirectory, timeoutMs: env.PASSTHROUGH_TIMEOUT_MS });
   let draining = false;
 
   async function route(req: IncomingMessage, res: ServerResponse, surface: string): Promise<void> {

@@ -67,6 +67,10 @@ describe('probes, metrics and unknown paths', () => {
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({ status: 'database unavailable' });
     expect((await other.fetch('/health', { token: null })).status).toBe(200);
+    // The passthrough cannot find a node it has not seen: a clear 503, not a 404 or a 500.
+    const proxied = await other.fetch('/proxy/caches/01a20000-0000-7000-8000-00000000beef/api/ping');
+    expect(proxied.status).toBe(503);
+    expect(await proxied.json()).toMatchObject({ error: { code: 'REGISTRY_UNAVAILABLE' } });
     if (proxy) {
       proxy.restore();
       expect((await other.fetch('/ready', { token: null })).status).toBe(200);

@@ -4,7 +4,7 @@ import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
-import { type AppDeps, createContext } from '../context.js';
+import { type AppDeps, createContext, type Services } from '../context.js';
 import { appError } from '../lib/errors.js';
 import type { Principal } from '../modules/auth/tokens.js';
 import { useBearerAuth } from '../modules/auth/yoga.js';
@@ -15,7 +15,7 @@ export interface SocketContext {
   principal?: Principal;
 }
 
-export function createGraphQL(deps: AppDeps) {
+export function createGraphQL(deps: AppDeps, services: Services) {
   const principals = new WeakMap<Request, Principal>();
   const production = deps.env.NODE_ENV === 'production';
   return createYoga<SocketContext>({
@@ -42,7 +42,7 @@ export function createGraphQL(deps: AppDeps) {
       const who = principal ?? (request ? principals.get(request) : undefined);
       // Unreachable through the server (requests are authenticated first); a guard for new paths.
       if (!who) throw appError('UNAUTHENTICATED', 'a valid bearer token is required');
-      return createContext(deps, who);
+      return createContext(deps, services, who);
     },
     maskedErrors: {
       isDev: !production,

@@ -1,14 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Db } from '../../db/client.js';
 import { sendError } from '../../http/respond.js';
 import { classifyNetworkError, describeNetworkError, NodeApiClient, type NodeEndpoint } from './clients/index.js';
-import { kindFromPathSegment, type NodeKind } from './kinds.js';
-import { findEndpoint } from './service.js';
+import type { NodeDirectory } from './directory.js';
+import { kindFromPathSegment } from './kinds.js';
 
 /**
  * `ANY /proxy/{streamers|caches|slbs}/{id}/{path…}`: a raw, streamed passthrough to a node's own
- * API. The caller is authenticated before this runs; the node is looked up for every request
- * (concurrent requests for one node share a lookup that started after they arrived: EndpointLookups).
+ * API. The caller is authenticated before this runs; the node's address comes from the
+ * NodeDirectory, which every change to a node updates before the change is acknowledged.
  */
 
 // Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection; `expect` is answered by us.
@@ -29,7 +28,7 @@ const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'authorization', 'cookie', 'host',
 const PATH = /^\/proxy\/([^/?#]+)\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?$/;
 
 export interface PassthroughOptions {
-  db: Db;
+  nodes: NodeDirectory;
   timeoutMs: number;
 }
 
@@ -40,11 +39,16 @@ export function parsePassthroughPath(rawUrl: string) {
   return { kind: kindFromPathSegment(kindSegment), id: decodeURIComponent(id), upstreamPath: path + query };
 }
 
-export function createPassthrough({ db, timeoutMs }: PassthroughOptions) {
-  const endpoints = new EndpointLookups(db);
+export function createPassthrough({ nodes, timeoutMs }: PassthroughOptions) {
   return async function passthrough(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = safeParse(req.url ?? '');
-    const endpoint = target?.kind ? await endpoints.find(target.id, target.kind) : null;
+    let endpoint: NodeEndpoint | null;
+    try {
+      endpoint = target?.kind ? await nodes.find(target.id, target.kind) : null;
+    } catch {
+      sendError(res, 503, 'REGISTRY_UNAVAILABLE', 'the node registry cannot be read right now');
+      return;
+    }
     if (!target || !endpoint) {
       sendError(res, 404, 'NOT_FOUND', 'no such node');
       return;
@@ -71,57 +75,6 @@ export function createPassthrough({ db, timeoutMs }: PassthroughOptions) {
     }
   };
 }
-
-/**
- * Registry lookups for the passthrough, batched per node. Every request still reads the registry
- * after it arrived, so a change committed before a request arrives applies to it. But requests for
- * one node that arrive together share one lookup: a lookup starts on the next turn of the event
- * loop (setImmediate, as DataLoader batches), so every request parsed in the same I/O phase joins
- * it; and while one runs, newcomers share the next one, which starts once it settles. They never
- * join a lookup already running: it may have read the registry before a change they must see.
- *
- * Why: a lookup costs ~2 ms of CPU through Prisma on the embedded database, and it never yields to
- * the event loop (PGlite runs in-process), so one query per request capped the passthrough at a
- * few hundred requests per second on one node. Batched, a busy node costs one query per turn of
- * the event loop however many requests are in flight for it; an idle one costs a setImmediate.
- */
-class EndpointLookups {
-  private readonly running = new Map<string, Promise<NodeEndpoint | null>>();
-  private readonly pending = new Map<string, Promise<NodeEndpoint | null>>();
-
-  constructor(private readonly db: Db) {}
-
-  find(id: string, kind: NodeKind): Promise<NodeEndpoint | null> {
-    const key = `${kind}/${id}`;
-    const pending = this.pending.get(key);
-    if (pending) return pending;
-    const next = settled(this.running.get(key))
-      .then(nextTurn)
-      .then(() => {
-        // From here on, newcomers wait for the lookup after this one.
-        this.pending.delete(key);
-        return this.start(key, id, kind);
-      });
-    this.pending.set(key, next);
-    return next;
-  }
-
-  private start(key: string, id: string, kind: NodeKind): Promise<NodeEndpoint | null> {
-    const lookup: Promise<NodeEndpoint | null> = findEndpoint(this.db, id, kind).finally(() => {
-      if (this.running.get(key) === lookup) this.running.delete(key);
-    });
-    this.running.set(key, lookup);
-    return lookup;
-  }
-}
-
-/** Resolves once `promise` (if any) has settled, whichever way. */
-const settled = (promise: Promise<unknown> | undefined) =>
-  (promise ?? Promise.resolve()).then(
-    () => undefined,
-    () => undefined,
-  );
-const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 function safeParse(rawUrl: string) {
   try {

@@ -119,16 +119,16 @@ for (const { kind, type, one, many, create, update } of kinds) {
     [`create${TypeName}`]: t.field({
       type,
       args: { input: t.arg({ type: create, required: true }) },
-      resolve: (_root, { input }, ctx) => nodes.createNode(ctx.db, kind, input),
+      resolve: (_root, { input }, ctx) => nodes.createNode(ctx, kind, input),
     }),
     [`update${TypeName}`]: t.field({
       type,
       args: { id: t.arg.id({ required: true }), input: t.arg({ type: update, required: true }) },
-      resolve: (_root, { id, input }, ctx) => nodes.updateNode(ctx.db, kind, String(id), input),
+      resolve: (_root, { id, input }, ctx) => nodes.updateNode(ctx, kind, String(id), input),
     }),
     [`delete${TypeName}`]: t.id({
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, { id }, ctx) => nodes.deleteNode(ctx.db, kind, String(id)),
+      resolve: (_root, { id }, ctx) => nodes.deleteNode(ctx, kind, String(id)),
     }),
   }));
 }

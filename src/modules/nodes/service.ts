@@ -7,6 +7,7 @@ import { conflict, notFound, upstreamUnavailable } from '../../lib/errors.js';
 import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
 import { parseInput } from '../../lib/validate.js';
 import { clientFor, NodeApiError, type NodeEndpoint, StreamerClient } from './clients/index.js';
+import type { NodeDirectory } from './directory.js';
 import { NODE_KINDS } from './kinds.js';
 import {
   createNodeSchema,
@@ -37,34 +38,44 @@ export async function findNode(db: Db, id: string, kind?: NodeKind): Promise<Nod
   return node && (kind === undefined || node.kind === kind) ? node : null;
 }
 
-/** Just what a client or the passthrough needs; looked up on every call so changes apply at once. */
-export async function findEndpoint(db: Db, id: string, kind: NodeKind): Promise<NodeEndpoint | null> {
-  if (!isUuid(id)) return null;
-  return db.node.findFirst({ where: { id, kind }, select: { host: true, apiPort: true } });
+/** What node writes need: the registry, and the passthrough's directory to tell of changes. */
+export interface NodeStore {
+  db: Db;
+  nodeDirectory: NodeDirectory;
 }
 
-export async function createNode(db: Db, kind: NodeKind, input: unknown): Promise<Node> {
+export async function createNode({ db, nodeDirectory }: NodeStore, kind: NodeKind, input: unknown): Promise<Node> {
   const schema: z.ZodType<{ name: string; host: string; apiPort: number; httpPort?: number }> =
     kind === 'STREAMER' ? createStreamerSchema : createNodeSchema;
   const data = parseInput(schema, input, 'input');
-  return withConflictAsError(kind, data.name, () => db.node.create({ data: { ...data, kind } }));
+  const node = await withConflictAsError(kind, data.name, () => db.node.create({ data: { ...data, kind } }));
+  nodeDirectory.forget(node.id);
+  return node;
 }
 
-export async function updateNode(db: Db, kind: NodeKind, id: string, input: unknown): Promise<Node> {
+export async function updateNode(
+  { db, nodeDirectory }: NodeStore,
+  kind: NodeKind,
+  id: string,
+  input: unknown,
+): Promise<Node> {
   const schema: z.ZodType<{ name?: string; host?: string; apiPort?: number; httpPort?: number }> =
     kind === 'STREAMER' ? updateStreamerSchema : updateNodeSchema;
   const data = parseInput(schema, input, 'input');
   if (!isUuid(id)) throw notFound(NODE_KINDS[kind].label, id);
   try {
-    return await withConflictAsError(kind, data.name, () => db.node.update({ where: { id, kind }, data }));
+    const node = await withConflictAsError(kind, data.name, () => db.node.update({ where: { id, kind }, data }));
+    nodeDirectory.forget(id);
+    return node;
   } catch (error) {
     if (isPrismaError(error, 'P2025')) throw notFound(NODE_KINDS[kind].label, id);
     throw error;
   }
 }
 
-export async function deleteNode(db: Db, kind: NodeKind, id: string): Promise<string> {
+export async function deleteNode({ db, nodeDirectory }: NodeStore, kind: NodeKind, id: string): Promise<string> {
   const { count } = isUuid(id) ? await db.node.deleteMany({ where: { id, kind } }) : { count: 0 };
+  nodeDirectory.forget(id);
   if (count === 0) throw notFound(NODE_KINDS[kind].label, id);
   return id;
 }

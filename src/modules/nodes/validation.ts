@@ -39,4 +39,5 @@ export const updateStreamerSchema = createStreamerSchema.partial();
 export type CreateNodeInput = z.infer<typeof createStreamerSchema> | z.infer<typeof createNodeSchema>;
 export type UpdateNodeInput = z.infer<typeof updateStreamerSchema>;
 
-export const isUuid = (value: string) => z.uuid().safeParse(value).success;
+const uuid = z.uuid();
+export const isUuid = (value: string) => uuid.safeParse(value).success;
