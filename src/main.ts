@@ -56,7 +56,11 @@ async function main(argv: string[]): Promise<number> {
   ]);
   const log = createLogger(env.LOG_LEVEL);
   let database: Database;
+  let appModule: Promise<typeof import('./app.js')> | undefined;
   try {
+    // The app's modules load while the database opens: both are start-up's long poles.
+    appModule = command === 'serve' ? import('./app.js') : undefined;
+    appModule?.catch(() => {}); // awaited in serve(); not an unhandled rejection if we exit before
     database = await openDatabase(env);
   } catch (error) {
     if (error instanceof DataDirLockedError) {
@@ -88,15 +92,19 @@ async function main(argv: string[]): Promise<number> {
     await database.close();
     return 0;
   }
-  return serve(env, log, database);
+  return serve(env, log, database, await (appModule ?? import('./app.js')));
 }
 
-async function serve(env: Env, log: Logger, database: Database): Promise<number> {
+async function serve(
+  env: Env,
+  log: Logger,
+  database: Database,
+  { createApp }: typeof import('./app.js'),
+): Promise<number> {
   const { bootstrapAdminToken, TokenVerifier } = await import('./modules/auth/tokens.js');
   for (const name of NOT_YET_USED) {
     if (env[name]) log.warn(`${name} is set, but this version of StreamGate does not use it yet`);
   }
-  const { createApp } = await import('./app.js');
   const app = createApp({ env, log, database, tokens: new TokenVerifier(database.prisma, env.ADMIN_TOKEN) });
   let url: string;
   try {

@@ -2,7 +2,6 @@ import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
-import { renderGraphiQL } from '@graphql-yoga/render-graphiql';
 import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
 import { type AppDeps, createContext, type Services } from '../context.js';
 import { appError } from '../lib/errors.js';
@@ -22,8 +21,9 @@ export function createGraphQL(deps: AppDeps, services: Services) {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    // GraphiQL with its JS and CSS inlined: works on machines without internet access.
-    renderGraphiQL,
+    // GraphiQL with its JS and CSS inlined: works on machines without internet access. The
+    // bundle is large, so it is loaded on the first page view rather than at start-up.
+    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
     graphiql: {
       title: 'StreamGate',
       headers: JSON.stringify({ Authorization: 'Bearer <your token>' }, null, 2),
