@@ -25,7 +25,11 @@ export function createApp(deps: AppDeps): App {
   const yoga = createGraphQL(deps, services);
   const graphqlWs = createGraphQLWebSocket(deps, yoga);
   const metrics = createMetrics();
-  const passthrough = createPassthrough({ nodes: services.nodeDirectory, timeoutMs: env.PASSTHROUGH_TIMEOUT_MS });
+  const passthrough = createPassthrough({
+    nodes: services.nodeDirectory,
+    agent: services.nodeAgent,
+    timeoutMs: env.PASSTHROUGH_TIMEOUT_MS,
+  });
   let draining = false;
 
   async function route(req: IncomingMessage, res: ServerResponse, surface: string): Promise<void> {
@@ -57,7 +61,8 @@ export function createApp(deps: AppDeps): App {
       metrics.observe(surface, req.method ?? '', res.statusCode, (performance.now() - started) / 1000),
     );
     route(req, res, surface).catch((error: unknown) => {
-      log.error({ err: error, url: req.url }, 'request failed');
+      // The path only: query strings can carry credentials (`?access_token=`).
+      log.error({ err: error, path: (req.url ?? '').split('?', 1)[0] }, 'request failed');
       sendError(res, 500, 'INTERNAL', 'internal error');
     });
   });
@@ -89,18 +94,20 @@ export function createApp(deps: AppDeps): App {
     stop() {
       stopping ??= (async () => {
         draining = true;
+        const deadline = new Promise<void>((resolve) => setTimeout(resolve, env.SHUTDOWN_TIMEOUT_MS).unref());
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        await graphqlWs.close();
         // Keep-alive connections idle between requests would hold close() open; in-flight ones
-        // finish first. Whatever is still open at the deadline is cut.
+        // finish first. WebSockets get 1001 and until the deadline to answer it (a peer that
+        // never does would otherwise hold shutdown for ws' own 30 s close timeout).
         const idleSweeper = setInterval(() => server.closeIdleConnections(), 50);
         server.closeIdleConnections();
-        const deadline = new Promise<void>((resolve) => setTimeout(resolve, env.SHUTDOWN_TIMEOUT_MS).unref());
-        await Promise.race([closed, deadline]);
+        await Promise.race([Promise.all([closed, graphqlWs.close()]), deadline]);
         clearInterval(idleSweeper);
+        for (const socket of graphqlWs.wss.clients) socket.terminate();
         server.closeAllConnections();
         await closed;
         await yoga.dispose();
+        await services.nodeAgent.destroy(); // every request that used it has finished or been cut
         await database.close();
       })();
       return stopping;

@@ -1,7 +1,9 @@
+import type { Agent } from 'undici';
 import type { Database, Db } from './db/client.js';
 import type { Env } from './env.js';
 import type { Logger } from './lib/logger.js';
 import type { Principal, TokenVerifier } from './modules/auth/tokens.js';
+import { createNodeAgent } from './modules/nodes/clients/index.js';
 import { NodeDirectory } from './modules/nodes/directory.js';
 
 /** Everything the app is built from; tests build their own (see test/helpers). */
@@ -15,10 +17,12 @@ export interface AppDeps {
 /** What one app instance builds from its deps and shares between GraphQL and plain HTTP. */
 export interface Services {
   nodeDirectory: NodeDirectory;
+  /** HTTP to node APIs (typed clients and passthrough); closed when the app stops. */
+  nodeAgent: Agent;
 }
 
 export function createServices(deps: AppDeps): Services {
-  return { nodeDirectory: new NodeDirectory(deps.database.prisma) };
+  return { nodeDirectory: new NodeDirectory(deps.database.prisma), nodeAgent: createNodeAgent() };
 }
 
 /** Per-operation context: resolvers reach dependencies only through it. */

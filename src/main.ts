@@ -79,7 +79,9 @@ async function main(argv: string[]): Promise<number> {
       process.stderr.write(`streamgate: database migration failed; StreamGate did not start.\n  ${error.message}\n`);
       return 1;
     }
-    throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`streamgate: cannot use the database at ${database.location}: ${reason}\n`);
+    return 1;
   }
   if (command === 'migrate') {
     await database.close();

@@ -1,7 +1,9 @@
+import { connect } from 'node:net';
 import { auditServer } from 'graphql-http';
 import { createClient } from 'graphql-ws';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { bootstrapAdminToken } from '../src/modules/auth/tokens.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, TEST_DATABASE_URL } from './helpers/db.js';
 import { startFakeNode } from './helpers/fake-node.js';
@@ -60,6 +62,7 @@ describe('probes, metrics and unknown paths', () => {
     const proxy = TEST_DATABASE_URL ? await startTcpProxy(Number(new URL(TEST_DATABASE_URL).port || 5432)) : undefined;
     const db = await createTestDatabase({ viaPort: proxy?.port });
     const other = await startTestApp({ db });
+    const storedToken = (await bootstrapAdminToken(db.prisma, undefined)) ?? '';
     expect((await other.fetch('/ready', { token: null })).status).toBe(200);
     if (proxy) proxy.cut();
     else await db.close();
@@ -71,6 +74,13 @@ describe('probes, metrics and unknown paths', () => {
     const proxied = await other.fetch('/proxy/caches/01a20000-0000-7000-8000-00000000beef/api/ping');
     expect(proxied.status).toBe(503);
     expect(await proxied.json()).toMatchObject({ error: { code: 'REGISTRY_UNAVAILABLE' } });
+    // A stored token cannot be checked: 503 "try again", neither a 401 verdict nor a 500.
+    const gql = await other.gql('{ __typename }', undefined, { token: storedToken });
+    expect(gql.status).toBe(503);
+    expect(gql.errors?.[0]?.extensions?.code).toBe('UNAVAILABLE');
+    const metrics = await other.fetch('/metrics', { token: storedToken });
+    expect(metrics.status).toBe(503);
+    expect(metrics.headers.get('retry-after')).toBe('5');
     if (proxy) {
       proxy.restore();
       expect((await other.fetch('/ready', { token: null })).status).toBe(200);
@@ -144,5 +154,35 @@ describe('operation limits', () => {
       );
     });
     expect(JSON.stringify(result)).toMatch(/token limit/i);
+  });
+});
+
+describe('shutdown with a peer that never answers', () => {
+  it('does not wait past SHUTDOWN_TIMEOUT_MS for a WebSocket that ignores the close handshake', async () => {
+    const own = await startTestApp({ env: { SHUTDOWN_TIMEOUT_MS: '500' } });
+    const { port } = new URL(own.url);
+    // A raw socket completes the WebSocket upgrade, then never reads or answers anything.
+    const socket = connect(Number(port), '127.0.0.1');
+    socket.on('error', () => {});
+    const upgraded = new Promise<void>((resolve) => socket.once('data', () => resolve()));
+    socket.write(
+      [
+        'GET /graphql HTTP/1.1',
+        `Host: 127.0.0.1:${port}`,
+        'Upgrade: websocket',
+        'Connection: Upgrade',
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+        'Sec-WebSocket-Version: 13',
+        'Sec-WebSocket-Protocol: graphql-transport-ws',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    await upgraded;
+    socket.pause();
+    const started = Date.now();
+    await own.app.stop();
+    expect(Date.now() - started).toBeLessThan(3_000); // ws' own close timeout would be 30 s
+    socket.destroy();
   });
 });

@@ -51,8 +51,14 @@ const clientOptions = (opts: OpenOptions) => ({
 
 export async function openPostgres(url: string, opts: OpenOptions = {}): Promise<Database> {
   const target = parsePostgresUrl(url);
-  const searchPath = { options: `-c search_path="${target.schema}"` };
-  const adapter = new PrismaPg({ connectionString: target.connectionString, ...searchPath }, { schema: target.schema });
+  const schema = `"${target.schema.replaceAll('"', '""')}"`;
+  // Fail fast instead of waiting for ever on a database that drops packets.
+  const config = {
+    connectionString: target.connectionString,
+    options: `-c search_path=${schema}`,
+    connectionTimeoutMillis: 5_000,
+  };
+  const adapter = new PrismaPg(config, { schema: target.schema });
   const prisma = new PrismaClient({ adapter, ...clientOptions(opts) });
   const location = new URL(target.connectionString);
   location.password = '';
@@ -60,8 +66,16 @@ export async function openPostgres(url: string, opts: OpenOptions = {}): Promise
     prisma,
     engine: 'postgres',
     location: `${location.host}${location.pathname} (schema ${target.schema})`,
-    // Migrations need one dedicated connection: the advisory lock is per session.
-    connect: () => postgresConnection({ connectionString: target.connectionString, ...searchPath }),
+    // Migrations need one dedicated connection: the advisory lock is per session. Like Prisma,
+    // create the `?schema=` schema when it does not exist yet.
+    connect: async () => {
+      const conn = await postgresConnection(config);
+      await conn.exec(`CREATE SCHEMA IF NOT EXISTS ${schema}`).catch(async (error: unknown) => {
+        await conn.close();
+        throw error;
+      });
+      return conn;
+    },
     close: () => prisma.$disconnect(),
   });
 }

@@ -2,7 +2,7 @@ import { GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import type { AppDeps } from '../context.js';
-import { bearerToken, type Principal } from '../modules/auth/tokens.js';
+import { bearerToken, type Principal, TokenCheckUnavailableError } from '../modules/auth/tokens.js';
 import type { GraphQLServer } from './yoga.js';
 
 /**
@@ -11,14 +11,24 @@ import type { GraphQLServer } from './yoga.js';
  * `connection_init` closes the socket with 4403 Forbidden (graphql-ws' own code).
  */
 export function createGraphQLWebSocket(deps: AppDeps, yoga: GraphQLServer) {
-  const wss = new WebSocketServer({ noServer: true });
+  // GraphQL messages are small; ws' default of 100 MiB per frame would let any peer, before it
+  // has even authenticated, make us buffer that much.
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
   const server = useServer<Record<string, unknown>, { principal?: Principal }>(
     {
       execute: (args) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
       async onConnect(ctx) {
         const header = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
-        const principal = await deps.tokens.verify(bearerToken(typeof header === 'string' ? header : null));
+        let principal: Principal | null;
+        try {
+          principal = await deps.tokens.verify(bearerToken(typeof header === 'string' ? header : null));
+        } catch (error) {
+          if (!(error instanceof TokenCheckUnavailableError)) throw error;
+          // 1013 Try Again Later: not a verdict on the token, and no internals in the reason.
+          ctx.extra.socket.close(1013, 'cannot check the token right now');
+          return false;
+        }
         if (!principal) return false;
         ctx.extra.principal = principal;
         return true;

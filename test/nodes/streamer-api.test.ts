@@ -47,8 +47,43 @@ describe('streamer API through GraphQL', () => {
   it('encodes a stream id so it cannot reach another path on the node', async () => {
     const res = await app.gql(DeleteStream, { id, streamId: '../ping?x=1' });
     expect(node.requests.at(-1)).toMatchObject({ method: 'DELETE', url: '/api/streams/..%2Fping%3Fx%3D1' });
-    expect(codes(res)).toEqual(['UPSTREAM_UNAVAILABLE']); // the node answered 404
-    expect(res.errors?.[0]?.message).toContain('HTTP 404');
+    expect(codes(res)).toEqual(['NOT_FOUND']); // the node's own answer, passed on with its reason
+    expect(res.errors?.[0]?.message).toContain('HTTP 404: {"error":"no such stream"}');
+  });
+
+  it("passes a node's 4xx on as BAD_USER_INPUT and its 5xx as UPSTREAM_UNAVAILABLE, with its reason", async () => {
+    node.override = (req, res) => {
+      if (req.method !== 'POST') return false;
+      const bad = req.url === '/api/streams' && req.headers['content-type'] === 'application/json';
+      res.writeHead(bad ? 422 : 500, { 'content-type': 'application/json' }).end('{"error":"bitrate too high"}');
+      return true;
+    };
+    try {
+      const rejected = await app.gql(CreateStream, { id, input: { bitrate: 1e9 } });
+      expect(codes(rejected)).toEqual(['BAD_USER_INPUT']);
+      expect(rejected.errors?.[0]?.message).toContain('HTTP 422: {"error":"bitrate too high"}');
+      node.override = (req, res) => (req.method === 'POST' ? (res.writeHead(500).end(), true) : false);
+      expect(codes(await app.gql(CreateStream, { id, input: {} }))).toEqual(['UPSTREAM_UNAVAILABLE']);
+    } finally {
+      node.override = undefined;
+    }
+  });
+
+  it('refuses an answer larger than 4 MiB instead of buffering it', async () => {
+    node.override = (req, res) => {
+      if (req.url !== '/api/traffic') return false;
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(`"${'x'.repeat(5 * 1024 * 1024)}"`);
+      return true;
+    };
+    try {
+      const res = await app.gql(StreamerView, { id });
+      expect(res.data?.streamer?.traffic).toBeNull();
+      expect(codes(res)).toEqual(['UPSTREAM_UNAVAILABLE']);
+      expect(res.errors?.[0]?.message).toContain('answer larger than 4194304 bytes');
+    } finally {
+      node.override = undefined;
+    }
   });
 
   it('reports an unreachable node as UPSTREAM_UNAVAILABLE on the field, keeping the rest', async () => {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendError } from '../../http/respond.js';
-import { bearerToken, type Principal, type TokenVerifier } from './tokens.js';
+import { bearerToken, type Principal, TokenCheckUnavailableError, type TokenVerifier } from './tokens.js';
 
 /**
  * Authenticates a plain HTTP request (everything but GraphQL, /health and /ready). On failure it
@@ -12,7 +12,15 @@ export async function requirePrincipal(
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<Principal | null> {
-  const principal = await tokens.verify(bearerToken(req.headers.authorization));
+  let principal: Principal | null;
+  try {
+    principal = await tokens.verify(bearerToken(req.headers.authorization));
+  } catch (error) {
+    if (!(error instanceof TokenCheckUnavailableError)) throw error;
+    res.setHeader('Retry-After', '5');
+    sendError(res, 503, 'UNAVAILABLE', 'cannot check the token right now; try again shortly');
+    return null;
+  }
   if (!principal) {
     res.setHeader('WWW-Authenticate', 'Bearer');
     sendError(res, 401, 'UNAUTHENTICATED', 'a valid bearer token is required');

@@ -13,6 +13,11 @@ export interface Principal {
 
 const BOOTSTRAP_TOKEN_NAME = 'bootstrap-admin';
 
+/** The token store could not be read (the database is down): neither yes nor no. */
+export class TokenCheckUnavailableError extends Error {
+  override name = 'TokenCheckUnavailableError';
+}
+
 /** `sg_` marks StreamGate tokens so secret scanners and humans can recognise a leaked one. */
 export function generateToken(): string {
   return `sg_${randomBytes(32).toString('base64url')}`;
@@ -53,7 +58,12 @@ export class TokenVerifier {
     const cached = this.cache.get(hash);
     if (cached) return cached.principal;
     // Lookup by the hash of a 256-bit random token: equality on the hash leaks nothing useful.
-    const row = await this.db.apiToken.findUnique({ where: { tokenHash: hash } });
+    let row: { id: string; name: string; role: string } | null;
+    try {
+      row = await this.db.apiToken.findUnique({ where: { tokenHash: hash } });
+    } catch (error) {
+      throw new TokenCheckUnavailableError('the token store cannot be read right now', { cause: error });
+    }
     const principal = row ? { id: row.id, name: row.name, role: row.role as Role } : null;
     this.cache.set(hash, { principal });
     return principal;

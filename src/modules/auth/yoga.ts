@@ -1,6 +1,5 @@
 import type { Plugin } from 'graphql-yoga';
-import { appError } from '../../lib/errors.js';
-import { bearerToken, type Principal, type TokenVerifier } from './tokens.js';
+import { bearerToken, type Principal, TokenCheckUnavailableError, type TokenVerifier } from './tokens.js';
 
 /**
  * Authenticates every GraphQL request over HTTP and SSE before it is parsed, so a caller without
@@ -10,24 +9,23 @@ import { bearerToken, type Principal, type TokenVerifier } from './tokens.js';
 export function useBearerAuth(tokens: TokenVerifier, principals: WeakMap<Request, Principal>): Plugin {
   return {
     async onRequest({ request, endResponse, fetchAPI }) {
-      const principal = await tokens.verify(bearerToken(request.headers.get('authorization')));
-      if (principal) {
-        principals.set(request, principal);
+      const reject = (status: number, code: string, message: string, headers: Record<string, string>) =>
+        endResponse(
+          new fetchAPI.Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), {
+            status,
+            headers: { 'content-type': 'application/graphql-response+json; charset=utf-8', ...headers },
+          }),
+        );
+      let principal: Principal | null;
+      try {
+        principal = await tokens.verify(bearerToken(request.headers.get('authorization')));
+      } catch (error) {
+        if (!(error instanceof TokenCheckUnavailableError)) throw error;
+        reject(503, 'UNAVAILABLE', 'cannot check the token right now; try again shortly', { 'retry-after': '5' });
         return;
       }
-      const error = appError('UNAUTHENTICATED', 'a valid bearer token is required');
-      endResponse(
-        new fetchAPI.Response(
-          JSON.stringify({ errors: [{ message: error.message, extensions: { code: 'UNAUTHENTICATED' } }] }),
-          {
-            status: 401,
-            headers: {
-              'content-type': 'application/graphql-response+json; charset=utf-8',
-              'www-authenticate': 'Bearer',
-            },
-          },
-        ),
-      );
+      if (principal) principals.set(request, principal);
+      else reject(401, 'UNAUTHENTICATED', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
     },
   };
 }

@@ -16,8 +16,8 @@ type Entry = { kind: NodeKind; endpoint: NodeEndpoint } | null;
  * database and does not yield (PGlite runs in-process), which capped the passthrough at a tenth of
  * @fastify/http-proxy's throughput (bench/passthrough.ts).
  *
- * Writes that bypass this process (manual SQL, another instance sharing a PostgreSQL without
- * REDIS_URL, which PROTOCOLS.md does not support) are picked up within TTL_MS.
+ * Writes that bypass this process (manual SQL, or another StreamGate instance on the same
+ * PostgreSQL: cross-instance notice is for the Redis pub/sub still to come) apply within TTL_MS.
  */
 export class NodeDirectory {
   static readonly TTL_MS = 5_000;
@@ -27,8 +27,10 @@ export class NodeDirectory {
 
   constructor(private readonly db: Db) {}
 
-  async find(id: string, kind: NodeKind): Promise<NodeEndpoint | null> {
-    if (!isUuid(id)) return null;
+  async find(rawId: string, kind: NodeKind): Promise<NodeEndpoint | null> {
+    if (!isUuid(rawId)) return null;
+    // UUIDs compare case-insensitively in PostgreSQL: one entry per node, whatever the spelling.
+    const id = rawId.toLowerCase();
     let entry = this.entries.get(id);
     if (!entry) {
       const lookup = this.lookup(id);
@@ -45,7 +47,7 @@ export class NodeDirectory {
 
   /** The node changed or is gone: the next request reads the registry again. */
   forget(id: string): void {
-    this.entries.delete(id);
+    this.entries.delete(id.toLowerCase());
   }
 
   private async lookup(id: string): Promise<Entry> {

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
 import { sendError } from '../../http/respond.js';
 import { classifyNetworkError, describeNetworkError, NodeApiClient, type NodeEndpoint } from './clients/index.js';
 import type { NodeDirectory } from './directory.js';
@@ -29,6 +30,7 @@ const PATH = /^\/proxy\/([^/?#]+)\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?$/;
 
 export interface PassthroughOptions {
   nodes: NodeDirectory;
+  agent: Dispatcher;
   timeoutMs: number;
 }
 
@@ -39,7 +41,7 @@ export function parsePassthroughPath(rawUrl: string) {
   return { kind: kindFromPathSegment(kindSegment), id: decodeURIComponent(id), upstreamPath: path + query };
 }
 
-export function createPassthrough({ nodes, timeoutMs }: PassthroughOptions) {
+export function createPassthrough({ nodes, agent, timeoutMs }: PassthroughOptions) {
   return async function passthrough(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const target = safeParse(req.url ?? '');
     let endpoint: NodeEndpoint | null;
@@ -55,7 +57,7 @@ export function createPassthrough({ nodes, timeoutMs }: PassthroughOptions) {
     }
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     try {
-      await new NodeApiClient(endpoint).proxyRequest(
+      await new NodeApiClient(endpoint, agent).proxyRequest(
         {
           method: req.method ?? 'GET',
           path: target.upstreamPath,

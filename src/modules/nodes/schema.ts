@@ -33,13 +33,13 @@ const Streamer = builder.prismaObject('Node', {
       type: 'JSON',
       nullable: true,
       description: "The node's streams (`GET /api/streams`), as the node reports them.",
-      resolve: (node) => nodes.callNode(node, StreamerClient, (c) => c.getStreams()),
+      resolve: (node, _args, ctx) => nodes.callNode(ctx, node, StreamerClient, (c) => c.getStreams()),
     }),
     traffic: t.field({
       type: 'JSON',
       nullable: true,
       description: "The node's traffic figures (`GET /api/traffic`), as the node reports them.",
-      resolve: (node) => nodes.callNode(node, StreamerClient, (c) => c.getTraffic()),
+      resolve: (node, _args, ctx) => nodes.callNode(ctx, node, StreamerClient, (c) => c.getTraffic()),
     }),
   }),
 });
@@ -148,7 +148,7 @@ builder.mutationFields((t) => ({
     description:
       "Pings the node's `/api/ping` (5 s timeout) and records the outcome. A dead node is a result, not an error.",
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => nodes.pingNode(ctx.db, String(id)),
+    resolve: (_root, { id }, ctx) => nodes.pingNode(ctx, String(id)),
   }),
   createStream: t.field({
     type: 'JSON',
@@ -157,13 +157,13 @@ builder.mutationFields((t) => ({
       "Creates a stream on a streamer (`POST /api/streams` with `input` as the body); returns the node's answer.",
     args: { streamerId: t.arg.id({ required: true }), input: t.arg({ type: 'JSON', required: true }) },
     resolve: (_root, { streamerId, input }, ctx) =>
-      nodes.withStreamer(ctx.db, String(streamerId), (c) => c.createStream(input)),
+      nodes.withStreamer(ctx, String(streamerId), (c) => c.createStream(input)),
   }),
   deleteStream: t.boolean({
     description: 'Deletes a stream on a streamer (`DELETE /api/streams/{streamId}`).',
     args: { streamerId: t.arg.id({ required: true }), streamId: t.arg.string({ required: true }) },
     resolve: async (_root, { streamerId, streamId }, ctx) => {
-      await nodes.withStreamer(ctx.db, String(streamerId), (c) => c.deleteStream(streamId));
+      await nodes.withStreamer(ctx, String(streamerId), (c) => c.deleteStream(streamId));
       return true;
     },
   }),

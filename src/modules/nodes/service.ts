@@ -1,9 +1,10 @@
+import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import type { Db } from '../../db/client.js';
 import { type Node, Prisma } from '../../generated/prisma/client.js';
 import type { HealthStatus, NodeKind } from '../../generated/prisma/enums.js';
 import type { HealthInfoShape } from '../../graphql/common.js';
-import { conflict, notFound, upstreamUnavailable } from '../../lib/errors.js';
+import { appError, conflict, notFound, upstreamUnavailable } from '../../lib/errors.js';
 import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
 import { parseInput } from '../../lib/validate.js';
 import { clientFor, NodeApiError, type NodeEndpoint, StreamerClient } from './clients/index.js';
@@ -38,10 +39,11 @@ export async function findNode(db: Db, id: string, kind?: NodeKind): Promise<Nod
   return node && (kind === undefined || node.kind === kind) ? node : null;
 }
 
-/** What node writes need: the registry, and the passthrough's directory to tell of changes. */
+/** What node operations need: the registry, the passthrough's directory, the HTTP agent. */
 export interface NodeStore {
   db: Db;
   nodeDirectory: NodeDirectory;
+  nodeAgent: Dispatcher;
 }
 
 export async function createNode({ db, nodeDirectory }: NodeStore, kind: NodeKind, input: unknown): Promise<Node> {
@@ -93,10 +95,10 @@ export interface PingResult {
  * (UNHEALTHY with the reason), not an error. A node deleted while it was being pinged is not
  * written back.
  */
-export async function pingNode(db: Db, id: string): Promise<PingResult> {
+export async function pingNode({ db, nodeAgent }: NodeStore, id: string): Promise<PingResult> {
   const node = await findNode(db, id);
   if (!node) throw notFound('node', id);
-  const outcome = await clientFor(node.kind, node).ping();
+  const outcome = await clientFor(node.kind, node, nodeAgent).ping();
   const pingedAt = new Date();
   const status: HealthStatus = outcome.ok ? 'HEALTHY' : 'UNHEALTHY';
   const detail = outcome.error ?? `HTTP ${outcome.statusCode}`;
@@ -108,7 +110,8 @@ export async function pingNode(db: Db, id: string): Promise<PingResult> {
     healthDetail: detail,
     healthySince,
   };
-  const { count } = await db.node.updateMany({ where: { id }, data });
+  // Only if the node still has the address we pinged: a host change meanwhile wins.
+  const { count } = await db.node.updateMany({ where: { id, host: node.host, apiPort: node.apiPort }, data });
   return {
     node: count === 1 ? { ...node, ...data } : node,
     status,
@@ -119,24 +122,33 @@ export async function pingNode(db: Db, id: string): Promise<PingResult> {
 }
 
 /** A streamer's id looked up, then a call to its own API (see callNode). */
-export async function withStreamer<T>(db: Db, id: string, call: (client: StreamerClient) => Promise<T>): Promise<T> {
-  const node = await findNode(db, id, 'STREAMER');
+export async function withStreamer<T>(
+  store: NodeStore,
+  id: string,
+  call: (client: StreamerClient) => Promise<T>,
+): Promise<T> {
+  const node = await findNode(store.db, id, 'STREAMER');
   if (!node) throw notFound('streamer', id);
-  return callNode(node, StreamerClient, call);
+  return callNode(store, node, StreamerClient, call);
 }
 
 /** Runs a call against a node's own API; an unreachable or failing node is UPSTREAM_UNAVAILABLE. */
 export async function callNode<C, T>(
+  { nodeAgent }: Pick<NodeStore, 'nodeAgent'>,
   node: Pick<Node, 'id' | 'kind' | 'host' | 'apiPort'>,
-  Client: new (endpoint: NodeEndpoint) => C,
+  Client: new (endpoint: NodeEndpoint, agent: Dispatcher) => C,
   call: (client: C) => Promise<T>,
 ): Promise<T> {
   try {
-    return await call(new Client(node));
+    return await call(new Client(node, nodeAgent));
   } catch (error) {
-    if (error instanceof NodeApiError)
-      throw upstreamUnavailable(`${NODE_KINDS[node.kind].label} ${node.id}: ${error.message}`);
-    throw error;
+    if (!(error instanceof NodeApiError)) throw error;
+    const message = `${NODE_KINDS[node.kind].label} ${node.id}: ${error.message}`;
+    // The node's own verdict on what we asked, passed on; its failures are ours to report.
+    if (error.statusCode === 404) throw appError('NOT_FOUND', message);
+    if (error.statusCode && error.statusCode >= 400 && error.statusCode < 500)
+      throw appError('BAD_USER_INPUT', message);
+    throw upstreamUnavailable(message);
   }
 }
 

@@ -39,13 +39,17 @@ export interface ProxyResponseHead {
 }
 
 export const PING_TIMEOUT_MS = 5_000;
+/** Typed API calls (streams, traffic): whole call, and largest answer read. */
+export const NODE_API_TIMEOUT_MS = 10_000;
+export const NODE_API_MAX_BYTES = 4 * 1024 * 1024;
 
-/** One keep-alive pool per node origin, shared by every client and the passthrough. */
-export const nodeAgent = new Agent({
-  keepAliveTimeout: 10_000,
-  connect: { timeout: 5_000 },
-  connections: 256,
-});
+/**
+ * The HTTP agent for node APIs: one keep-alive pool per node origin, shared by the typed clients
+ * and the passthrough of one app, and closed with it.
+ */
+export function createNodeAgent(): Agent {
+  return new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 }, connections: 256 });
+}
 
 /** A failed call to a node's API (unreachable, timed out, or a non-2xx answer). */
 export class NodeApiError extends Error {
@@ -63,7 +67,7 @@ export class NodeApiClient {
 
   constructor(
     endpoint: NodeEndpoint,
-    protected readonly dispatcher: Dispatcher = nodeAgent,
+    protected readonly dispatcher: Dispatcher,
   ) {
     const host = isIPv6(endpoint.host) ? `[${endpoint.host}]` : endpoint.host;
     this.origin = `http://${host}:${endpoint.apiPort}`;
@@ -159,11 +163,15 @@ export class NodeApiClient {
     });
   }
 
-  /** A JSON call for the typed clients; throws NodeApiError with a readable reason. */
+  /**
+   * A JSON call for the typed clients; throws NodeApiError with a readable reason (and the node's
+   * status and message when it answered). Bounded in time and size: a node is not ours to trust.
+   */
   protected async json<T = unknown>(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<T> {
-    let response: Dispatcher.ResponseData;
+    let text: string;
+    let statusCode: number;
     try {
-      response = await this.dispatcher.request({
+      const response = await this.dispatcher.request({
         origin: this.origin,
         path,
         method,
@@ -172,23 +180,43 @@ export class NodeApiClient {
             ? { accept: 'application/json' }
             : { accept: 'application/json', 'content-type': 'application/json' },
         body: body === undefined ? null : JSON.stringify(body),
-        headersTimeout: PING_TIMEOUT_MS,
-        bodyTimeout: PING_TIMEOUT_MS,
+        signal: AbortSignal.timeout(NODE_API_TIMEOUT_MS),
       });
+      statusCode = response.statusCode;
+      text = await readLimited(response.body, NODE_API_MAX_BYTES);
     } catch (error) {
-      throw new NodeApiError(`${method} ${path}: ${describeNetworkError(error, PING_TIMEOUT_MS)}`);
+      if (error instanceof NodeApiError) throw new NodeApiError(`${method} ${path}: ${error.message}`);
+      throw new NodeApiError(`${method} ${path}: ${describeNetworkError(error, NODE_API_TIMEOUT_MS)}`);
     }
-    const text = await response.body.text();
-    if (response.statusCode < 200 || response.statusCode >= 300) {
-      throw new NodeApiError(`${method} ${path}: node answered HTTP ${response.statusCode}`, response.statusCode);
+    if (statusCode < 200 || statusCode >= 300) {
+      const said = text.trim().slice(0, 500);
+      throw new NodeApiError(
+        `${method} ${path}: node answered HTTP ${statusCode}${said ? `: ${said}` : ''}`,
+        statusCode,
+      );
     }
     if (text === '') return null as T;
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new NodeApiError(`${method} ${path}: node answered with invalid JSON`, response.statusCode);
+      throw new NodeApiError(`${method} ${path}: node answered with invalid JSON`, statusCode);
     }
   }
+}
+
+/** The whole body as text, or NodeApiError once it passes `limit` bytes. */
+async function readLimited(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += chunk.length;
+    if (size > limit) {
+      body.destroy();
+      throw new NodeApiError(`answer larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Headers as flat `[name, value, …]` strings, from undici's raw ones when it kept them. */

@@ -1,3 +1,4 @@
+import type { Dispatcher } from 'undici';
 import type { NodeKind } from '../../../generated/prisma/enums.js';
 import type { NodeApiClient, NodeEndpoint } from './base.js';
 import { CproxyClient } from './cproxy.js';
@@ -7,13 +8,13 @@ import { StreamerClient } from './streamer.js';
 export * from './base.js';
 export { CproxyClient, ElbClient, StreamerClient };
 
-export function clientFor(kind: NodeKind, endpoint: NodeEndpoint): NodeApiClient {
+export function clientFor(kind: NodeKind, endpoint: NodeEndpoint, agent: Dispatcher): NodeApiClient {
   switch (kind) {
     case 'STREAMER':
-      return new StreamerClient(endpoint);
+      return new StreamerClient(endpoint, agent);
     case 'CACHE':
-      return new CproxyClient(endpoint);
+      return new CproxyClient(endpoint, agent);
     case 'SLB':
-      return new ElbClient(endpoint);
+      return new ElbClient(endpoint, agent);
   }
 }
