@@ -109,10 +109,6 @@ function requireTogether(env: Env, names: (keyof Env)[]): string[] {
   return names.filter((n) => env[n] === undefined).map((n) => `${n}: required when ${set.join(', ')} is set`);
 }
 
-export function publicUrl(env: Env): string {
-  return (env.PUBLIC_URL ?? `http://localhost:${env.PORT}`).replace(/\/+$/, '');
-}
-
 /** Rows for `--help` and the README: name, default, meaning. */
 export function envHelp(): { name: string; default: string; help: string }[] {
   return Object.entries(spec).map(([name, v]) => {

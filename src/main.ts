@@ -61,7 +61,13 @@ async function main(argv: string[]): Promise<number> {
     // The app's modules load while the database opens: both are start-up's long poles.
     appModule = command === 'serve' ? import('./app.js') : undefined;
     appModule?.catch(() => {}); // awaited in serve(); not an unhandled rejection if we exit before
-    database = await openDatabase(env);
+    database = await openDatabase(env, {
+      // Another process may now write to the directory: stop at once rather than corrupt it.
+      onLockLost(error) {
+        log.fatal({ err: error }, `lost the lock on ${env.DATA_DIR}; stopping now`);
+        process.exit(1);
+      },
+    });
   } catch (error) {
     if (error instanceof DataDirLockedError) {
       process.stderr.write(`streamgate: ${error.message}\n`);

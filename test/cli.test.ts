@@ -369,6 +369,15 @@ describe('streamgate serve on the embedded database', { timeout: TIMEOUT }, () =
     expect(await gql(first.url, LIST_STREAMERS, first.token)).toMatchObject({ status: 200 });
   });
 
+  it('stops at once, exit 1, when its data-directory lock is taken away', async () => {
+    const server = await serving();
+    await rm(join(server.dir, 'streamgate.lock'), { recursive: true });
+    // The lock is refreshed every 5 s; the refresh finds it gone.
+    const { code } = await within(server.cli.exited, 15_000, 'the process noticing its lost lock', server.cli);
+    expect(code).toBe(1);
+    expect(logs(server.cli.stdout).find((l) => l.level === 60)?.msg).toMatch(/lost the lock on .*; stopping now/);
+  });
+
   it('SIGTERM lets an in-flight request finish, exits 0 and releases the data directory', async () => {
     const server = await serving();
     const node = await startFakeNode();

@@ -84,9 +84,12 @@ export async function openPostgres(url: string, opts: OpenOptions = {}): Promise
  * The embedded database: PGlite in `dataDir`. PGlite has a single backend and two processes on
  * one directory silently lose writes, so a lock inside the directory keeps a second process out.
  */
-export async function openEmbedded(dataDir: string): Promise<Database> {
+export async function openEmbedded(
+  dataDir: string,
+  opts: { onLockLost?: (error: Error) => void } = {},
+): Promise<Database> {
   await mkdir(dataDir, { recursive: true });
-  const release = await lockDataDir(dataDir);
+  const release = await lockDataDir(dataDir, opts.onLockLost);
   try {
     const pglite = await PGlite.create(dataDir);
     return fromPGlite(pglite, { location: dataDir, onClose: release });
@@ -115,7 +118,11 @@ export function fromPGlite(
   });
 }
 
-async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+/**
+ * `onLockLost`: the lock could not be refreshed or was taken over (deleted by hand, or stale after
+ * a long stall). Another process may now write to the directory; the owner should stop at once.
+ */
+async function lockDataDir(dataDir: string, onLockLost?: (error: Error) => void): Promise<() => Promise<void>> {
   try {
     // The lock is refreshed every 5 s; one left by a crashed process goes stale after 15 s.
     return await lockfile.lock(dataDir, {
@@ -124,6 +131,7 @@ async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
       update: 5_000,
       retries: 0,
       realpath: false,
+      ...(onLockLost ? { onCompromised: onLockLost } : {}),
     });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {

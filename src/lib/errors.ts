@@ -12,15 +12,6 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'UPSTREAM_UNAVAILABLE';
 
-const HTTP_STATUS: Record<ErrorCode, number> = {
-  UNAUTHENTICATED: 401,
-  FORBIDDEN: 403,
-  BAD_USER_INPUT: 400,
-  NOT_FOUND: 404,
-  CONFLICT: 409,
-  UPSTREAM_UNAVAILABLE: 502,
-};
-
 export function appError(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   // Only authentication failures change the HTTP status of a GraphQL response; the others are
   // field errors inside a 200, as GraphQL-over-HTTP expects.
@@ -33,7 +24,3 @@ export const conflict = (message: string, field?: string) => appError('CONFLICT'
 export const badInput = (message: string, field?: string) =>
   appError('BAD_USER_INPUT', message, field ? { field } : {});
 export const upstreamUnavailable = (message: string) => appError('UPSTREAM_UNAVAILABLE', message);
-
-export function httpStatusOf(code: ErrorCode): number {
-  return HTTP_STATUS[code];
-}

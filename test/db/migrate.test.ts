@@ -271,14 +271,14 @@ describe('the migrated database matches the Prisma schema', () => {
     expect(await prisma.node.findUnique({ where: { kind_name: { kind: 'CACHE', name: 'cache-1' } } })).toEqual(cache);
 
     const token = await prisma.apiToken.create({ data: { name: 'ci', tokenHash: sha256('secret') } });
-    expect(token).toMatchObject({ role: 'admin', lastUsedAt: null });
+    expect(token).toMatchObject({ role: 'admin' });
     expect(await prisma.apiToken.findUniqueOrThrow({ where: { tokenHash: sha256('secret') } })).toEqual(token);
     await expect(prisma.apiToken.create({ data: { name: 'ci', tokenHash: sha256('other') } })).rejects.toMatchObject({
       code: 'P2002',
     });
-    const used = new Date('2026-03-04T05:06:07.890Z');
-    expect(await prisma.apiToken.update({ where: { id: token.id }, data: { lastUsedAt: used } })).toMatchObject({
-      lastUsedAt: used,
+    const created = new Date('2026-03-04T05:06:07.890Z'); // timestamptz(3) keeps milliseconds
+    expect(await prisma.apiToken.update({ where: { id: token.id }, data: { createdAt: created } })).toMatchObject({
+      createdAt: created,
     });
   });
 });

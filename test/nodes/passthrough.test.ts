@@ -312,6 +312,20 @@ describe('passthrough /proxy/{kind}/{id}/{path…}', () => {
   });
 
   describe('headers', () => {
+    it('adds X-Forwarded-For to the chain the caller sent, and sets its own -Proto and -Host', async () => {
+      const sent = await send(app, `/proxy/caches/${ids.caches}/echo`, {
+        headers: {
+          'x-forwarded-for': '203.0.113.7',
+          'x-forwarded-proto': 'https',
+          'x-forwarded-host': 'spoofed.example',
+        },
+      });
+      const seen = json<EchoBody>(sent).headers;
+      expect(seen['x-forwarded-for']).toBe('203.0.113.7, 127.0.0.1');
+      expect(seen['x-forwarded-proto']).toBe('http');
+      expect(seen['x-forwarded-host']).toBe(new URL(app.url).host);
+    });
+
     it('does not forward hop-by-hop headers, those named in Connection, our Authorization or cookies', async () => {
       const sent = await sendRaw(app, `/proxy/caches/${ids.caches}/echo`, {
         authorization: `Bearer ${app.token}`,

@@ -62,7 +62,11 @@ describe('streamer API through GraphQL', () => {
       const rejected = await app.gql(CreateStream, { id, input: { bitrate: 1e9 } });
       expect(codes(rejected)).toEqual(['BAD_USER_INPUT']);
       expect(rejected.errors?.[0]?.message).toContain('HTTP 422: {"error":"bitrate too high"}');
-      node.override = (req, res) => (req.method === 'POST' ? (res.writeHead(500).end(), true) : false);
+      node.override = (req, res) => {
+        if (req.method !== 'POST') return false;
+        res.writeHead(500).end();
+        return true;
+      };
       expect(codes(await app.gql(CreateStream, { id, input: {} }))).toEqual(['UPSTREAM_UNAVAILABLE']);
     } finally {
       node.override = undefined;

@@ -30,7 +30,6 @@ CREATE TABLE "ApiToken" (
     "tokenHash" CHAR(64) NOT NULL,
     "role" TEXT NOT NULL DEFAULT 'admin',
     "createdAt" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
-    "lastUsedAt" TIMESTAMPTZ(3),
 
     CONSTRAINT "ApiToken_pkey" PRIMARY KEY ("id")
 );

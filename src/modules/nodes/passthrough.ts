@@ -88,7 +88,7 @@ function safeParse(rawUrl: string) {
 
 /**
  * The caller's headers as they came (order, case, repeats), minus what must not reach the node,
- * plus `X-Forwarded-*`.
+ * plus `X-Forwarded-For` (the caller appended to any chain it sent) and our own `-Proto` and `-Host`.
  */
 function forwardedRequestHeaders(req: IncomingMessage): string[] {
   const raw = req.rawHeaders;
@@ -97,7 +97,7 @@ function forwardedRequestHeaders(req: IncomingMessage): string[] {
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const lower = name.toLowerCase();
-    if (NOT_FORWARDED.has(lower) || lower === 'x-forwarded-for' || listedInConnection?.has(lower)) continue;
+    if (NOT_FORWARDED.has(lower) || lower.startsWith('x-forwarded-') || listedInConnection?.has(lower)) continue;
     headers.push(name, raw[i + 1] as string);
   }
   const client = req.socket.remoteAddress ?? '';

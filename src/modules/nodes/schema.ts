@@ -100,8 +100,8 @@ const kinds = [
 ] as const;
 
 for (const { kind, type, one, many, create, update } of kinds) {
-  const Connection = connectionOf(NODE_KINDS[kind as NodeKind].typeName, type);
   const TypeName = NODE_KINDS[kind as NodeKind].typeName;
+  const Connection = connectionOf(TypeName, type);
   builder.queryFields((t) => ({
     [many]: t.field({
       type: Connection,

@@ -36,8 +36,5 @@ export const createStreamerSchema = createNodeSchema.extend({ httpPort: portSche
 export const updateNodeSchema = createNodeSchema.partial();
 export const updateStreamerSchema = createStreamerSchema.partial();
 
-export type CreateNodeInput = z.infer<typeof createStreamerSchema> | z.infer<typeof createNodeSchema>;
-export type UpdateNodeInput = z.infer<typeof updateStreamerSchema>;
-
 const uuid = z.uuid();
 export const isUuid = (value: string) => uuid.safeParse(value).success;
