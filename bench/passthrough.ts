@@ -39,6 +39,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
+import { hashBody } from '../test/helpers/hash-body.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
@@ -88,14 +89,8 @@ async function runUpstream(): Promise<Ready> {
   const answer = JSON.stringify({ ok: true, node: 'bench-upstream', items: [1, 2, 3], note: 'a small JSON answer' });
   const server = createServer((req, res) => {
     if (req.url?.startsWith('/echo')) {
-      const hash = createHash('sha256');
-      let bytes = 0;
-      req.on('data', (chunk: Buffer) => {
-        bytes += chunk.length;
-        hash.update(chunk);
-      });
-      req.on('end', () => {
-        const body = JSON.stringify({ bytes, sha256: hash.digest('hex') });
+      void hashBody(req).then((digest) => {
+        const body = JSON.stringify(digest);
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
         res.end(body);
       });

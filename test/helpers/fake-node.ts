@@ -1,6 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { hashBody } from './hash-body.js';
 import { dispose } from './leftovers.js';
 
 /**
@@ -83,23 +84,16 @@ function handle(node: FakeNode, req: IncomingMessage, res: ServerResponse) {
     return node.streams.delete(id) ? res.writeHead(204).end() : json(res, 404, { error: 'no such stream' });
   }
   if (path.startsWith('/echo')) {
-    const hash = createHash('sha256');
-    let bytes = 0;
-    req.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      hash.update(chunk);
-    });
-    req.on('end', () => {
+    return hashBody(req).then(({ bytes, sha256 }) => {
       const echo: EchoBody = {
         method: req.method ?? '',
         url: req.url ?? '',
         headers: req.headers,
         bodyBytes: bytes,
-        bodySha256: hash.digest('hex'),
+        bodySha256: sha256,
       };
       json(res, 200, echo, { 'x-node-header': 'from-node', connection: 'keep-alive', 'keep-alive': 'timeout=5' });
     });
-    return;
   }
   json(res, 404, { error: 'not found' });
 }
