@@ -66,7 +66,7 @@ export function createPassthrough({ nodes, agent, timeoutMs }: PassthroughOption
           timeoutMs,
         },
         res,
-        ({ rawHeaders }) => withoutHopByHop(rawHeaders),
+        withoutHopByHop,
       );
     } catch (error) {
       if (res.destroyed) return; // the caller went away; nothing to answer

@@ -31,13 +31,6 @@ export interface ProxyRequest {
   timeoutMs: number;
 }
 
-/** The node's status line and headers exactly as received (flat raw pairs, original case). */
-export interface ProxyResponseHead {
-  statusCode: number;
-  statusMessage: string;
-  rawHeaders: string[];
-}
-
 export const PING_TIMEOUT_MS = 5_000;
 /** Typed API calls (streams, traffic): whole call, and largest answer read. */
 export const NODE_API_TIMEOUT_MS = 10_000;
@@ -95,8 +88,8 @@ export class NodeApiClient {
   }
 
   /**
-   * Streams a request to the node and the node's answer into `res`: `responseHeaders` picks which
-   * of the node's headers are written. Body chunks go through as they arrive, with backpressure in
+   * Streams a request to the node and the node's answer into `res`: `responseHeaders` gets the
+   * node's raw headers (flat pairs, original case) and returns those to write. Body chunks go through as they arrive, with backpressure in
    * both directions; nothing is buffered. Resolves once the answer is complete; rejects with
    * undici's error when the call fails, before or after the head was written (the caller decides
    * what is left to do). `res` closing early, i.e. the caller going away, aborts the call at any
@@ -109,7 +102,7 @@ export class NodeApiClient {
   proxyRequest(
     request: ProxyRequest,
     res: ServerResponse,
-    responseHeaders: (head: ProxyResponseHead) => string[],
+    responseHeaders: (rawHeaders: string[]) => string[],
   ): Promise<void> {
     return new Promise((resolve, reject) => {
       let controller: Dispatcher.DispatchController | undefined;
@@ -143,8 +136,7 @@ export class NodeApiClient {
           },
           onResponseStart(started, statusCode, headers, statusMessage) {
             if (statusCode < 200) return; // informational (103 Early Hints…): only the final answer goes back
-            const rawHeaders = flatHeaders(started.rawHeaders, headers);
-            const head = responseHeaders({ statusCode, statusMessage: statusMessage ?? '', rawHeaders });
+            const head = responseHeaders(flatHeaders(started.rawHeaders, headers));
             if (statusMessage) res.writeHead(statusCode, statusMessage, head);
             else res.writeHead(statusCode, head);
             res.on('drain', resume);
