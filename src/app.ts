@@ -68,10 +68,12 @@ export function createApp(deps: AppDeps): App {
   });
 
   server.on('upgrade', (req, socket: Socket, head) => {
-    if (surfaceOf(req.url ?? '/') === 'graphql') {
+    const surface = surfaceOf(req.url ?? '/');
+    if (surface === 'graphql') {
       graphqlWs.wss.handleUpgrade(req, socket, head, (ws) => graphqlWs.wss.emit('connection', ws, req));
       return;
     }
+    if (surface === 'stream') return services.relay.handleUpgrade(req, socket, head);
     socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
   });
 
@@ -87,6 +89,8 @@ export function createApp(deps: AppDeps): App {
           server.off('error', reject);
           const address = server.address() as AddressInfo;
           const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          services.events.start();
+          services.health.start();
           resolve(`http://${shownHost}:${address.port}`);
         });
       });
@@ -101,12 +105,17 @@ export function createApp(deps: AppDeps): App {
         // never does would otherwise hold shutdown for ws' own 30 s close timeout).
         const idleSweeper = setInterval(() => server.closeIdleConnections(), 50);
         server.closeIdleConnections();
-        await Promise.race([Promise.all([closed, graphqlWs.close()]), deadline]);
+        await Promise.race([Promise.all([closed, graphqlWs.close(), services.relay.close()]), deadline]);
         clearInterval(idleSweeper);
         for (const socket of graphqlWs.wss.clients) socket.terminate();
+        services.relay.terminate();
         server.closeAllConnections();
         await closed;
         await yoga.dispose();
+        // The monitor writes its last results and the event log its pending entries: both need
+        // the database, and nothing else writes after them.
+        await services.health.stop();
+        await services.events.close();
         await services.nodeAgent.destroy(); // every request that used it has finished or been cut
         await database.close();
       })();
@@ -120,6 +129,7 @@ function surfaceOf(url: string): string {
   const path = url.split('?', 1)[0] ?? '/';
   if (path === '/graphql') return 'graphql';
   if (path.startsWith('/proxy/')) return 'proxy';
+  if (path.startsWith('/ws/stream/')) return 'stream';
   if (path === '/health') return 'health';
   if (path === '/ready') return 'ready';
   if (path === '/metrics') return 'metrics';

@@ -3,8 +3,12 @@ import type { Database, Db } from './db/client.js';
 import type { Env } from './env.js';
 import type { Logger } from './lib/logger.js';
 import type { Principal, TokenVerifier } from './modules/auth/tokens.js';
+import { EventBus } from './modules/events/bus.js';
+import { HealthMonitor } from './modules/health/monitor.js';
 import { createNodeAgent } from './modules/nodes/clients/index.js';
 import { NodeDirectory } from './modules/nodes/directory.js';
+import { StreamRelay } from './modules/sessions/relay.js';
+import { SettingsService } from './modules/settings/service.js';
 
 /** Everything the app is built from; tests build their own (see test/helpers). */
 export interface AppDeps {
@@ -19,10 +23,24 @@ export interface Services {
   nodeDirectory: NodeDirectory;
   /** HTTP to node APIs (typed clients and passthrough); closed when the app stops. */
   nodeAgent: Agent;
+  /** The event bus: publishes every event live and stores what the policy says. */
+  events: EventBus;
+  settings: SettingsService;
+  /** Checks every monitored subject (nodes, proxies, routes) on a schedule. */
+  health: HealthMonitor;
+  /** Live sessions: the raw WebSocket relay and its hub (GraphQL frames subscribe to the hub). */
+  relay: StreamRelay;
 }
 
 export function createServices(deps: AppDeps): Services {
-  return { nodeDirectory: new NodeDirectory(deps.database.prisma), nodeAgent: createNodeAgent() };
+  const { env, log, tokens } = deps;
+  const db = deps.database.prisma;
+  const nodeAgent = createNodeAgent();
+  const events = new EventBus({ db, log, minStoredSeverity: env.EVENT_LOG_MIN_SEVERITY });
+  const settings = new SettingsService({ db, events });
+  const health = new HealthMonitor({ env, db, log, events, settings, nodeAgent });
+  const relay = new StreamRelay({ env, db, log, events, tokens });
+  return { nodeDirectory: new NodeDirectory(db), nodeAgent, events, settings, health, relay };
 }
 
 /** Per-operation context: resolvers reach dependencies only through it. */

@@ -46,6 +46,27 @@ const spec = {
     help: 'largest raw stream frame in bytes (larger: close 1009)',
   },
   SESSION_MAX_OPERATORS: { schema: positiveInt.default(50), help: 'operators per session (one more: close 4429)' },
+  SESSION_OPERATOR_MAX_BUFFER: {
+    schema: positiveInt.default(8_388_608),
+    help: 'bytes queued for one raw-stream operator before it is dropped as too slow (close 4408)',
+  },
+  WS_PING_INTERVAL_MS: {
+    schema: positiveInt.default(10_000),
+    help: 'WebSocket keepalive ping; a peer that misses one pong is closed (dead peers gone within 2 intervals)',
+  },
+  HEALTH_MONITOR: {
+    schema: z.enum(['on', 'off']).default('on'),
+    help: '`off` stops scheduled health checks (manual `ping` still works)',
+  },
+  HEALTH_CHECK_CONCURRENCY: { schema: positiveInt.max(10_000).default(64), help: 'health checks running at once' },
+  HEALTH_CHECK_TIMEOUT_MS: {
+    schema: positiveInt.max(60_000).default(5_000),
+    help: 'one health check longer than this is a failure',
+  },
+  EVENT_LOG_MIN_SEVERITY: {
+    schema: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
+    help: 'events at or above this severity are stored; health transitions and configuration changes always are',
+  },
   PROXY_PORT: { schema: port.optional(), help: 'data plane: serve routed traffic by `Host` on this port; unset = off' },
   ROUTES_FILE: {
     schema: z.string().min(1).optional(),

@@ -234,7 +234,7 @@ describe('applyMigrations', () => {
 
 describe('the migrated database matches the Prisma schema', () => {
   it('covers every model (a new model must be added to the test below)', () => {
-    expect(Object.values(Prisma.ModelName).sort()).toEqual(['ApiToken', 'Node']);
+    expect(Object.values(Prisma.ModelName).sort()).toEqual(['ApiToken', 'EventLog', 'Node', 'Session', 'SessionOperator', 'Settings']);
   });
 
   it('every model can be created and read back', async () => {
@@ -280,5 +280,52 @@ describe('the migrated database matches the Prisma schema', () => {
     expect(await prisma.apiToken.update({ where: { id: token.id }, data: { createdAt: created } })).toMatchObject({
       createdAt: created,
     });
+  });
+
+  it('sessions: operators cascade with their session, and FINISHED is final in the database itself', async () => {
+    const { prisma } = await createTestDatabase();
+    const clientId = '0191e0a0-0000-7000-8000-000000000001';
+    const session = await prisma.session.create({ data: { clientId, streamKeyHash: sha256('key') } });
+    expect(session).toMatchObject({ status: 'WAITING', framesRelayed: 0n, bytesRelayed: 0n, startedAt: null });
+    await prisma.sessionOperator.create({ data: { sessionId: session.id, userId: 'op-1' } });
+    await prisma.session.update({ where: { id: session.id }, data: { status: 'ACTIVE' } });
+    // A finished session must have its finishing time …
+    await expect(prisma.session.update({ where: { id: session.id }, data: { status: 'FINISHED' } })).rejects.toThrow(
+      /Session_finished_has_time_check/,
+    );
+    const finishedAt = new Date();
+    await prisma.session.update({ where: { id: session.id }, data: { status: 'FINISHED', finishedAt } });
+    // … and no write, however it is phrased, moves it out of FINISHED.
+    await expect(prisma.session.update({ where: { id: session.id }, data: { status: 'ACTIVE' } })).rejects.toThrow(
+      /is finished/,
+    );
+    await expect(prisma.$executeRawUnsafe(`UPDATE "Session" SET status = 'WAITING'`)).rejects.toThrow(/is finished/);
+    expect(await prisma.session.findUniqueOrThrow({ where: { id: session.id } })).toMatchObject({
+      status: 'FINISHED',
+      finishedAt,
+    });
+    await prisma.session.delete({ where: { id: session.id } });
+    expect(await prisma.sessionOperator.count()).toBe(0);
+  });
+
+  it('event log entries get increasing seqs; settings is one row holding the defaults', async () => {
+    const { prisma } = await createTestDatabase();
+    const first = await prisma.eventLog.create({
+      data: { severity: 'WARN', source: 'system', type: 't', message: 'm', details: { a: 1 } },
+    });
+    const second = await prisma.eventLog.create({ data: { severity: 'INFO', source: 'nodes', type: 't', message: 'm' } });
+    expect(second.seq).toBeGreaterThan(first.seq);
+    expect(first).toMatchObject({ details: { a: 1 }, actorId: null, actorName: null });
+    expect(await prisma.settings.findMany()).toEqual([
+      expect.objectContaining({
+        id: 1,
+        staleThresholdDays: 7,
+        healthCheckIntervalSeconds: 30,
+        healthFailureThreshold: 3,
+        healthSuccessThreshold: 2,
+        sslCertificateId: null,
+      }),
+    ]);
+    await expect(prisma.settings.create({ data: { id: 2 } })).rejects.toThrow(/Settings_single_row_check/);
   });
 });

@@ -1,0 +1,2 @@
+// STUB — replaced by the events work (issue 4).
+export {};

@@ -1,0 +1,2 @@
+// STUB — replaced by the health monitor work (issue 4).
+export {};

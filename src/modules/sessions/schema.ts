@@ -1,0 +1,2 @@
+// STUB — replaced by the live sessions work (issue 3).
+export {};

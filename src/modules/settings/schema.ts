@@ -1,0 +1,2 @@
+// STUB — replaced by the settings work (issue 4).
+export {};
