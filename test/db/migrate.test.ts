@@ -234,7 +234,14 @@ describe('applyMigrations', () => {
 
 describe('the migrated database matches the Prisma schema', () => {
   it('covers every model (a new model must be added to the test below)', () => {
-    expect(Object.values(Prisma.ModelName).sort()).toEqual(['ApiToken', 'EventLog', 'Node', 'Session', 'SessionOperator', 'Settings']);
+    expect(Object.values(Prisma.ModelName).sort()).toEqual([
+      'ApiToken',
+      'EventLog',
+      'Node',
+      'Session',
+      'SessionOperator',
+      'Settings',
+    ]);
   });
 
   it('every model can be created and read back', async () => {
@@ -313,7 +320,9 @@ describe('the migrated database matches the Prisma schema', () => {
     const first = await prisma.eventLog.create({
       data: { severity: 'WARN', source: 'system', type: 't', message: 'm', details: { a: 1 } },
     });
-    const second = await prisma.eventLog.create({ data: { severity: 'INFO', source: 'nodes', type: 't', message: 'm' } });
+    const second = await prisma.eventLog.create({
+      data: { severity: 'INFO', source: 'nodes', type: 't', message: 'm' },
+    });
     expect(second.seq).toBeGreaterThan(first.seq);
     expect(first).toMatchObject({ details: { a: 1 }, actorId: null, actorName: null });
     expect(await prisma.settings.findMany()).toEqual([
