@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type AppDeps, createServices } from './context.js';
+import { type AppDeps, createServices, type Services } from './context.js';
 import { createGraphQLWebSocket } from './graphql/ws.js';
 import { createGraphQL } from './graphql/yoga.js';
 import { createMetrics } from './http/metrics.js';
@@ -16,6 +16,8 @@ export interface App {
   stop(): Promise<void>;
   readonly server: ReturnType<typeof createServer>;
   readonly yoga: ReturnType<typeof createGraphQL>;
+  /** What the app built from its deps (event bus, monitor, relay, …), for the CLI and tests. */
+  readonly services: Services;
 }
 
 /** Builds the whole HTTP/WebSocket surface on one node:http server. No side effects until start(). */
@@ -82,6 +84,7 @@ export function createApp(deps: AppDeps): App {
   return {
     server,
     yoga,
+    services,
     start(port = env.PORT, host = env.HOST) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);

@@ -124,11 +124,18 @@ async function serve(
     return 1;
   }
   // Only once listening: a token printed by a start that then fails would be lost for good.
-  const token = await bootstrapAdminToken(database.prisma, env.ADMIN_TOKEN);
-  if (token) {
+  const generated = await bootstrapAdminToken(database.prisma, env.ADMIN_TOKEN);
+  if (generated) {
     process.stderr.write(
-      `\nStreamGate generated an admin token. It is shown only this once; only its hash is stored:\n\n    ${token}\n\nUse it as "Authorization: Bearer <token>".\n\n`,
+      `\nStreamGate generated an admin token. It is shown only this once; only its hash is stored:\n\n    ${generated.token}\n\nUse it as "Authorization: Bearer <token>".\n\n`,
     );
+    await app.services.events.record({
+      type: 'auth.token_generated',
+      source: 'auth',
+      severity: 'INFO',
+      message: `admin token "${generated.name}" generated at first start`,
+      details: { tokenId: generated.id, name: generated.name },
+    });
   }
   log.info(
     { url, database: database.engine, location: database.location, startupMs: Math.round(performance.now()) },

@@ -132,11 +132,14 @@ describe('other surfaces', () => {
 describe('tokens', () => {
   it('generates a bootstrap admin token once, storing only its SHA-256', async () => {
     const db = await createTestDatabase();
-    const token = await bootstrapAdminToken(db.prisma, undefined);
+    const generated = await bootstrapAdminToken(db.prisma, undefined);
+    const token = generated?.token;
+    expect(generated).toMatchObject({ name: 'bootstrap-admin', id: expect.any(String) });
     expect(token).toMatch(/^sg_[A-Za-z0-9_-]{43}$/);
     expect(await bootstrapAdminToken(db.prisma, undefined)).toBeNull();
     const rows = await db.prisma.apiToken.findMany();
     expect(rows).toHaveLength(1);
+    expect(rows[0]?.id).toBe(generated?.id);
     expect(rows[0]?.tokenHash).toBe(
       createHash('sha256')
         .update(token ?? '')
@@ -144,7 +147,7 @@ describe('tokens', () => {
     );
     expect(JSON.stringify(rows)).not.toContain(token);
     const verifier = new TokenVerifier(db.prisma, undefined);
-    expect(await verifier.verify(token)).toMatchObject({ role: 'admin', name: 'bootstrap-admin' });
+    expect(await verifier.verify(token ?? null)).toMatchObject({ role: 'admin', name: 'bootstrap-admin' });
     expect(await verifier.verify(`${token}x`)).toBeNull();
   });
 

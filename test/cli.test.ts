@@ -339,6 +339,16 @@ describe('streamgate serve on the embedded database', { timeout: TIMEOUT }, () =
     const ok = await gql(first.url, LIST_STREAMERS, token);
     expect(ok.errors).toBeUndefined();
     expect(ok).toMatchObject({ status: 200, data: { streamers: { edges: [] } } });
+    // The generation is in the audit log, naming the token but never containing it.
+    const audit = await gql(first.url, '{ events(source: "auth") { edges { node { type details } } } }', token);
+    expect(audit.data).toEqual({
+      events: {
+        edges: [
+          { node: { type: 'auth.token_generated', details: { tokenId: expect.any(String), name: 'bootstrap-admin' } } },
+        ],
+      },
+    });
+    expect(JSON.stringify(audit)).not.toContain(token);
     const anonymous = await gql(first.url, LIST_STREAMERS, null);
     expect(anonymous.errors?.map((e) => e.extensions?.code)).toEqual(['UNAUTHENTICATED']);
     expect(await stop(first)).toEqual({ code: 0, signal: null });

@@ -62,7 +62,7 @@ describe('probes, metrics and unknown paths', () => {
     const proxy = TEST_DATABASE_URL ? await startTcpProxy(Number(new URL(TEST_DATABASE_URL).port || 5432)) : undefined;
     const db = await createTestDatabase({ viaPort: proxy?.port });
     const other = await startTestApp({ db });
-    const storedToken = (await bootstrapAdminToken(db.prisma, undefined)) ?? '';
+    const storedToken = (await bootstrapAdminToken(db.prisma, undefined))?.token ?? '';
     expect((await other.fetch('/ready', { token: null })).status).toBe(200);
     if (proxy) proxy.cut();
     else await db.close();

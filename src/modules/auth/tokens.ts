@@ -74,14 +74,18 @@ export class TokenVerifier {
  * On first start without ADMIN_TOKEN: create an admin token, store only its hash, and return it
  * so the caller can print it once. Returns null when a token exists already or ADMIN_TOKEN is set.
  */
-export async function bootstrapAdminToken(db: Db, adminToken: string | undefined): Promise<string | null> {
+export async function bootstrapAdminToken(
+  db: Db,
+  adminToken: string | undefined,
+): Promise<{ token: string; id: string; name: string } | null> {
   if (adminToken) return null;
   const token = generateToken();
-  // createMany + skipDuplicates is one INSERT … ON CONFLICT DO NOTHING: two instances starting
-  // together on one database cannot both mint a token.
-  const { count } = await db.apiToken.createMany({
+  // One INSERT … ON CONFLICT DO NOTHING: two instances starting together on one database cannot
+  // both mint a token (the one that lost gets no row back).
+  const [row] = await db.apiToken.createManyAndReturn({
     data: [{ name: BOOTSTRAP_TOKEN_NAME, tokenHash: hashToken(token), role: 'admin' }],
     skipDuplicates: true,
+    select: { id: true, name: true },
   });
-  return count === 1 ? token : null;
+  return row ? { token, ...row } : null;
 }

@@ -1,34 +1,328 @@
-// STUB — replaced by the events work (issue 4). Signatures are the contract other modules use.
+import { randomBytes } from 'node:crypto';
 import type { Db } from '../../db/client.js';
 import type { Logger } from '../../lib/logger.js';
-import type { Actor, AppEvent, EventLogEntry, Severity } from './types.js';
+import { type EventFilter, LiveSubscription } from './live.js';
+import { deleteOlderThan, insertEvents, lastStoredSeq } from './store.js';
+import { type Actor, ALWAYS_STORED, type AppEvent, atLeast, type EventLogEntry, type Severity } from './types.js';
+
+export { SubscriberOverflowError } from './live.js';
+export type { EventFilter };
 
 export interface EventBusOptions {
   db: Db;
   log: Logger;
   /** EVENT_LOG_MIN_SEVERITY */
   minStoredSeverity: Severity;
+  // Tuning; the defaults suit production, tests shrink them.
+  /**
+   * Entries a live subscriber may lag behind before it is ended (default 10,000: ten full write
+   * batches, so a burst such as the first health round over thousands of nodes does not end a
+   * subscriber that keeps up).
+   */
+  subscriberQueueLimit?: number;
+  /** Entries kept for a retry while the database is unavailable; the oldest go beyond (default 10,000). */
+  maxUnwritten?: number;
+  /** First retry after a failed write; doubles up to 30 s (default 1 s). */
+  retryDelayMs?: number;
+  /** Rows per DELETE of the retention purge (default 5,000). */
+  purgeBatchSize?: number;
+  /** The first purge this long after start() (default 30 s), then every purgeIntervalMs (default 1 h). */
+  purgeDelayMs?: number;
+  purgeIntervalMs?: number;
 }
 
-export interface EventFilter {
-  minSeverity?: Severity | null;
-  source?: string | null;
+/** What a service needs to put a configuration change on the audit trail. */
+export interface Audit {
+  events: Pick<EventBus, 'record'>;
+  principal: Actor;
 }
 
+interface Item {
+  event: AppEvent;
+  actor: Actor | null;
+  createdAt: Date;
+  store: boolean;
+  /** record()'s caller, told once the entry is published. */
+  published?: (entry: EventLogEntry) => void;
+}
+
+const MAX_BATCH = 1_000;
+const MAX_RETRY_DELAY_MS = 30_000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * The event bus: every event is published live to subscribers; those the policy keeps (severity at
+ * least `minStoredSeverity`, or a type in ALWAYS_STORED) are also written to the event log.
+ *
+ * One writer per process drains a queue: each batch is one transaction with one multi-row INSERT,
+ * and its entries are published only after it committed, in seq order. Entries that are not stored
+ * travel the same queue, so subscribers see everything in emission order, each with the position
+ * (last stored seq) its catch-up cursor needs. When a write fails, the entries are published anyway
+ * and kept (bounded) for a retry with backoff; until that succeeds, newer entries are not written
+ * ahead of them, so the log stays in emission order.
+ */
 export class EventBus {
-  constructor(readonly options: EventBusOptions) {}
+  private readonly db: Db;
+  private readonly log: Logger;
+  private readonly subscribers = new Set<LiveSubscription>();
+  private readonly liveIdPrefix = `live-${randomBytes(4).toString('hex')}-`;
+  private liveCounter = 0;
+
+  private pending: Item[] = [];
+  /** Published but not yet written (a write failed); retried before anything newer is written. */
+  private unwritten: Item[] = [];
+  private retryDue = false;
+  private retryDelayMs: number;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private scheduled = false;
+  /** The last stored seq this process knows of; null until first needed. */
+  private lastPosition: bigint | null = null;
+
+  private purgeTimer: NodeJS.Timeout | null = null;
+  private purging: Promise<unknown> | null = null;
+  private closed = false;
+  private closing: Promise<void> | undefined;
+
+  constructor(readonly options: EventBusOptions) {
+    this.db = options.db;
+    this.log = options.log;
+    this.retryDelayMs = options.retryDelayMs ?? 1_000;
+  }
+
   /** Publishes an event (and stores it when policy says so). Never throws; storage is asynchronous. */
-  emit(_event: AppEvent, _actor?: Actor | null): void {}
-  /** As emit, resolving once the entry is stored (when stored) and published. */
-  async record(_event: AppEvent, _actor?: Actor | null): Promise<EventLogEntry | null> {
-    return null;
+  emit(event: AppEvent, actor?: Actor | null): void {
+    try {
+      this.enqueue(event, actor ?? null);
+    } catch (error) {
+      this.log.error({ err: error, type: event?.type }, 'could not emit an event');
+    }
   }
+
+  /**
+   * As emit, resolving once the entry is stored (when the policy stores it) and published. When
+   * the write fails the entry is still published (unstored, kept for a retry) and resolves so.
+   * Null once the bus is closed. Never rejects.
+   */
+  record(event: AppEvent, actor?: Actor | null): Promise<EventLogEntry | null> {
+    return new Promise((resolve) => {
+      try {
+        if (!this.enqueue(event, actor ?? null, resolve)) resolve(null);
+      } catch (error) {
+        this.log.error({ err: error, type: event?.type }, 'could not record an event');
+        resolve(null);
+      }
+    });
+  }
+
   /** Live entries matching the filter, until the consumer returns or the bus closes. */
-  subscribe(_filter: EventFilter): AsyncIterableIterator<EventLogEntry> {
-    return (async function* () {})();
+  subscribe(filter: EventFilter): AsyncIterableIterator<EventLogEntry> {
+    const subscription = new LiveSubscription(filter, this.options.subscriberQueueLimit ?? 10_000, (s) =>
+      this.subscribers.delete(s),
+    );
+    if (this.closed) subscription.end();
+    else this.subscribers.add(subscription);
+    return subscription;
   }
-  /** Starts the retention purge. */
-  start(): void {}
-  /** Stops the purge, flushes pending writes, ends subscriptions. */
-  async close(): Promise<void> {}
+
+  /** Live subscribers right now (for metrics and tests). */
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  /** Starts the retention purge: shortly after start, then hourly. */
+  start(): void {
+    if (this.closed || this.purgeTimer) return;
+    const schedule = (delayMs: number) => {
+      this.purgeTimer = setTimeout(async () => {
+        this.purging = this.purge().catch((error: unknown) =>
+          this.log.error({ err: error }, 'event log retention purge failed; trying again next time'),
+        );
+        await this.purging;
+        this.purging = null;
+        if (!this.closed) schedule(this.options.purgeIntervalMs ?? 60 * 60 * 1000);
+      }, delayMs).unref();
+    };
+    schedule(this.options.purgeDelayMs ?? 30_000);
+  }
+
+  /**
+   * Deletes entries older than the `staleThresholdDays` setting, in batches, then publishes one
+   * INFO `events.purged` (none when nothing was old enough). Resolves to the number deleted.
+   */
+  async purge(now = new Date()): Promise<number> {
+    // Read here rather than through SettingsService, which itself depends on this bus.
+    const settings = await this.db.settings.findUnique({ where: { id: 1 } });
+    const days = settings?.staleThresholdDays ?? 7;
+    const cutoff = new Date(now.getTime() - days * DAY_MS);
+    const deleted = await deleteOlderThan(this.db, cutoff, this.options.purgeBatchSize ?? 5_000, () => this.closed);
+    if (deleted > 0) {
+      await this.record({
+        type: 'events.purged',
+        source: 'system',
+        severity: 'INFO',
+        message: `purged ${deleted} event log ${deleted === 1 ? 'entry' : 'entries'} older than ${days} days`,
+        details: { deleted, olderThan: cutoff.toISOString() },
+      });
+    }
+    return deleted;
+  }
+
+  /** Stops the purge, flushes pending writes (one last attempt), ends subscriptions. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      if (this.purgeTimer) clearTimeout(this.purgeTimer);
+      await this.purging;
+      if (this.retryTimer) clearTimeout(this.retryTimer);
+      this.retryTimer = null;
+      this.retryDue = true;
+      while (this.running || this.pending.length > 0 || (this.unwritten.length > 0 && this.retryDue)) {
+        this.drain();
+        await this.running;
+      }
+      if (this.unwritten.length > 0) {
+        this.log.error(
+          { lost: this.unwritten.length },
+          'event log entries could not be written before shutdown (they were published live)',
+        );
+      }
+      for (const subscription of [...this.subscribers]) subscription.end();
+    })();
+    return this.closing;
+  }
+
+  private enqueue(event: AppEvent, actor: Actor | null, published?: Item['published']): boolean {
+    if (this.closed) {
+      this.log.debug({ type: event.type }, 'event after the bus closed: dropped');
+      return false;
+    }
+    // Live subscribers see exactly what the log stores: JSON, not Dates or class instances.
+    const normalised = { ...event, details: JSON.parse(JSON.stringify(event.details ?? null)) } as AppEvent;
+    const store = ALWAYS_STORED.has(event.type) || atLeast(event.severity, this.options.minStoredSeverity);
+    this.pending.push({ event: normalised, actor, createdAt: new Date(), store, published });
+    if (!this.scheduled && !this.running) {
+      // Coalesce what is emitted in the same tick into one batch.
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.drain();
+      });
+    }
+    return true;
+  }
+
+  /** Starts the writer unless it runs; it loops until nothing is left to do. */
+  private drain(): void {
+    if (this.running) return;
+    this.running = this.run()
+      .catch((error: unknown) => this.log.error({ err: error }, 'event bus writer failed'))
+      .finally(() => {
+        this.running = null;
+        if (this.pending.length > 0 || (this.unwritten.length > 0 && this.retryDue)) this.drain();
+      });
+  }
+
+  private async run(): Promise<void> {
+    if (this.lastPosition === null) {
+      this.lastPosition = await lastStoredSeq(this.db).catch(() => null);
+    }
+    for (;;) {
+      if (this.unwritten.length > 0 && this.retryDue) await this.retryWrites();
+      const batch = this.pending.splice(0, MAX_BATCH);
+      if (batch.length === 0) return;
+      if (this.unwritten.length > 0) {
+        this.publishUnwritten(batch);
+        continue;
+      }
+      const toStore = batch.filter((item) => item.store);
+      let seqs: bigint[] = [];
+      if (toStore.length > 0) {
+        try {
+          seqs = await insertEvents(this.db, toStore);
+        } catch (error) {
+          this.log.error(
+            { err: error, entries: toStore.length },
+            'event log write failed; publishing the entries live and keeping them for a retry',
+          );
+          this.publishUnwritten(batch);
+          this.scheduleRetry();
+          continue;
+        }
+      }
+      let next = 0;
+      for (const item of batch) {
+        const seq = item.store ? seqs[next++] : undefined;
+        if (seq !== undefined) this.lastPosition = seq;
+        this.publish(item, seq);
+      }
+    }
+  }
+
+  /** Writes what failed before, oldest first; on failure, waits for the next retry. */
+  private async retryWrites(): Promise<void> {
+    let written = 0;
+    while (this.unwritten.length > 0) {
+      const chunk = this.unwritten.slice(0, MAX_BATCH);
+      let seqs: bigint[];
+      try {
+        seqs = await insertEvents(this.db, chunk);
+      } catch (error) {
+        this.log.error({ err: error, unwritten: this.unwritten.length }, 'event log write retry failed');
+        this.retryDue = false;
+        this.scheduleRetry();
+        return;
+      }
+      this.unwritten.splice(0, chunk.length);
+      this.lastPosition = seqs.at(-1) ?? this.lastPosition;
+      written += chunk.length;
+    }
+    this.retryDue = false;
+    this.retryDelayMs = this.options.retryDelayMs ?? 1_000;
+    this.log.info({ written }, 'event log writes resumed');
+  }
+
+  /** Publishes entries the log does not have (yet); those the policy stores wait for a retry. */
+  private publishUnwritten(batch: Item[]): void {
+    for (const item of batch) {
+      this.publish(item, undefined);
+      if (item.store) this.unwritten.push(item);
+    }
+    const limit = this.options.maxUnwritten ?? 10_000;
+    if (this.unwritten.length > limit) {
+      const dropped = this.unwritten.splice(0, this.unwritten.length - limit);
+      this.log.error(
+        { dropped: dropped.length, limit },
+        'event log unavailable for too long: dropped the oldest unwritten entries (they were published live)',
+      );
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer || this.closed) return;
+    const delay = this.retryDelayMs;
+    this.retryDelayMs = Math.min(delay * 2, MAX_RETRY_DELAY_MS);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      this.retryDue = true;
+      this.drain();
+    }, delay).unref();
+  }
+
+  /** Hands an entry to every matching subscriber: stored ones as their seq, others as `live-…`. */
+  private publish(item: Item, seq: bigint | undefined): void {
+    const entry: EventLogEntry = {
+      id: seq === undefined ? `${this.liveIdPrefix}${++this.liveCounter}` : seq.toString(),
+      severity: item.event.severity,
+      source: item.event.source,
+      type: item.event.type,
+      message: item.event.message,
+      details: item.event.details,
+      actor: item.actor,
+      createdAt: item.createdAt,
+      position: seq ?? this.lastPosition ?? 0n,
+    };
+    for (const subscription of this.subscribers) subscription.push(entry);
+    item.published?.(entry);
+  }
 }

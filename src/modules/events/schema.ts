@@ -1,2 +1,108 @@
-// STUB — replaced by the events work (issue 4).
-export {};
+import { createGraphQLError } from 'graphql-yoga';
+import { builder } from '../../graphql/builder.js';
+import { connectionOf } from '../../graphql/common.js';
+import { newerThan } from './cursor.js';
+import { type EventFilter, SubscriberOverflowError } from './live.js';
+import { listEvents, parseSource } from './query.js';
+import { EVENT_SOURCES, type EventLogEntry, SEVERITIES } from './types.js';
+
+const SeverityEnum = builder.enumType('Severity', { values: SEVERITIES });
+
+const EventActor = builder.objectRef<NonNullable<EventLogEntry['actor']>>('EventActor').implement({
+  description: 'Who caused an event: the bearer token (its id, or `env` for ADMIN_TOKEN) and its name.',
+  fields: (t) => ({ id: t.exposeID('id'), name: t.exposeString('name') }),
+});
+
+const EventLogEntryRef = builder.objectRef<EventLogEntry>('EventLogEntry').implement({
+  description: 'One event, as stored in the event log and as streamed by `eventLogged`.',
+  fields: (t) => ({
+    id: t.exposeID('id', {
+      description: 'The stored sequence number; `live-…` for an entry that was published but not stored.',
+    }),
+    severity: t.field({ type: SeverityEnum, resolve: (e) => e.severity }),
+    source: t.exposeString('source', { description: `One of ${EVENT_SOURCES.join(', ')}.` }),
+    type: t.exposeString('type', { description: 'What happened, e.g. `node.created` (see the README for the list).' }),
+    message: t.exposeString('message'),
+    details: t.field({ type: 'JSON', nullable: true, resolve: (e) => e.details }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    actor: t.field({
+      type: EventActor,
+      nullable: true,
+      description: 'Who made the change, for configuration changes; null for the system.',
+      resolve: (e) => e.actor,
+    }),
+    cursor: t.string({
+      description:
+        'Catch-up cursor: `events(after: cursor)` returns every entry stored after this one, oldest first ' +
+        '(page on with the last edge cursor while `hasNextPage`). A subscriber that reconnects passes the ' +
+        'cursor of the last entry it saw and misses nothing. For an entry that was not stored (`live-…`), ' +
+        'it points after the last entry stored before it.',
+      resolve: (e) => newerThan(e.position),
+    }),
+  }),
+});
+
+const EventLogEntryConnection = connectionOf('EventLogEntry', EventLogEntryRef);
+
+builder.queryField('events', (t) =>
+  t.field({
+    type: EventLogEntryConnection,
+    description:
+      'The stored event log, newest first; edge cursors page to older entries. After a catch-up cursor ' +
+      '(`EventLogEntry.cursor`) it returns instead what was stored after that entry, oldest first, with ' +
+      'catch-up cursors on its edges. Filters: `severity` (any of), `source`. Bad cursors or filters are ' +
+      'BAD_USER_INPUT.',
+    args: {
+      first: t.arg.int({ description: '0 to 100; default 20' }),
+      after: t.arg.string(),
+      severity: t.arg({ type: [SeverityEnum] }),
+      source: t.arg.string({ description: `One of ${EVENT_SOURCES.join(', ')}.` }),
+    },
+    resolve: (_root, args, ctx) => listEvents(ctx.db, args),
+  }),
+);
+
+builder.subscriptionField('eventLogged', (t) =>
+  t.field({
+    type: EventLogEntryRef,
+    description:
+      'Every event as it happens (stored or not), in order, filtered by minimum severity and source. A ' +
+      'subscriber that falls more than 10,000 entries behind gets one error (SUBSCRIBER_TOO_SLOW) and the end ' +
+      'of the stream; it resumes with `events(after: <cursor of the last entry it saw>)`.',
+    args: { minSeverity: t.arg({ type: SeverityEnum }), source: t.arg.string() },
+    subscribe: (_root, { minSeverity, source }, ctx) =>
+      overflowAsError(ctx.events.subscribe({ minSeverity, source: parseSource(source) } satisfies EventFilter)),
+    resolve: (entry) => {
+      if (entry instanceof Error) throw entry;
+      return entry;
+    },
+  }),
+);
+
+/**
+ * Turns the bus's overflow rejection into one last value the resolver throws: the client gets an
+ * error result, then `complete`, the same over graphql-ws and SSE (a stream that rejects would
+ * close SSE without a word).
+ */
+function overflowAsError(live: AsyncIterableIterator<EventLogEntry>): AsyncIterableIterator<EventLogEntry | Error> {
+  let failed = false;
+  return {
+    async next() {
+      if (failed) return { done: true, value: undefined };
+      try {
+        return await live.next();
+      } catch (error) {
+        if (!(error instanceof SubscriberOverflowError)) throw error;
+        failed = true;
+        return {
+          done: false,
+          value: createGraphQLError(error.message, { extensions: { code: 'SUBSCRIBER_TOO_SLOW' } }),
+        };
+      }
+    },
+    return: (value) => live.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+}

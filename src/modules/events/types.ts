@@ -10,6 +10,11 @@ export type { Severity };
 
 export const SEVERITIES = ['DEBUG', 'INFO', 'WARN', 'ERROR'] as const satisfies readonly Severity[];
 
+/** True when `severity` is `min` or more severe (DEBUG < INFO < WARN < ERROR). */
+export function atLeast(severity: Severity, min: Severity): boolean {
+  return SEVERITIES.indexOf(severity) >= SEVERITIES.indexOf(min);
+}
+
 export const EVENT_SOURCES = ['nodes', 'sessions', 'proxies', 'routes', 'health', 'auth', 'system'] as const;
 export type EventSource = (typeof EVENT_SOURCES)[number];
 
@@ -36,7 +41,12 @@ export type AppEvent =
   | EventOf<'node.created', 'nodes', NodeRef & { host: string; apiPort: number }>
   | EventOf<'node.updated', 'nodes', NodeRef & { changes: Record<string, unknown> }>
   | EventOf<'node.deleted', 'nodes', NodeRef>
-  | EventOf<'settings.updated', 'system', { changes: Record<string, unknown> }>
+  | EventOf<
+      'settings.updated',
+      'system',
+      // The fields whose value changed: new values in `changes`, the values they replaced in `previous`.
+      { changes: Record<string, unknown>; previous: Record<string, unknown> }
+    >
   // Health transitions (always stored).
   | EventOf<
       'health.changed',
@@ -64,6 +74,11 @@ export type AppEvent =
       { sessionId: string; userId: string; bufferedBytes: number; limitBytes: number }
     >
   | EventOf<'session.frame_too_large', 'sessions', { sessionId: string; limitBytes: number }>
+  | EventOf<
+      'session.subscription_dropped',
+      'sessions',
+      { sessionId: string; subscriber: string; queuedBytes: number; queuedFrames: number; limitBytes: number }
+    >
   // Housekeeping.
   | EventOf<'events.purged', 'system', { deleted: number; olderThan: string }>
   | EventOf<'health.write_failed', 'health', { pending: number; error: string }>
