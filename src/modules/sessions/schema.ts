@@ -1,2 +1,132 @@
-// STUB — replaced by the live sessions work (issue 3).
-export {};
+import { queryFromInfo } from '@pothos/plugin-prisma';
+import { builder } from '../../graphql/builder.js';
+import { connectionOf } from '../../graphql/common.js';
+import type { Frame } from './hub.js';
+import * as sessions from './service.js';
+
+const SessionStatusEnum = builder.enumType('SessionStatus', { values: ['WAITING', 'ACTIVE', 'FINISHED'] as const });
+
+builder.prismaObject('SessionOperator', {
+  name: 'Operator',
+  fields: (t) => ({
+    userId: t.exposeString('userId'),
+    joinedAt: t.expose('joinedAt', { type: 'DateTime', description: 'When this user first connected to the session.' }),
+    connected: t.boolean({
+      description: 'Whether a raw relay socket of this user is connected now.',
+      resolve: (op, _args, ctx) => ctx.relay.live.isConnected(op.sessionId, op.userId),
+    }),
+  }),
+});
+
+const Session = builder.prismaObject('Session', {
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    clientId: t.expose('clientId', { type: 'UUID' }),
+    status: t.expose('status', { type: SessionStatusEnum }),
+    wsUrl: t.string({
+      description: "The publisher's relay URL (append `?key=<streamKey>`); operators use it with their own user id.",
+      resolve: (s, _args, ctx) => ctx.relay.wsUrl(s),
+    }),
+    operators: t.relation('operators', {
+      description: 'Everyone who has connected as an operator, in the order they first joined.',
+      query: { orderBy: [{ joinedAt: 'asc' }, { userId: 'asc' }] },
+    }),
+    createdAt: t.expose('createdAt', { type: 'DateTime' }),
+    startedAt: t.expose('startedAt', {
+      type: 'DateTime',
+      nullable: true,
+      description: 'When the publisher first connected.',
+    }),
+    finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+    framesRelayed: t.float({
+      description: 'Frames relayed so far (live while streaming). A Float: exact up to 2^53.',
+      resolve: (s, _args, ctx) => sessions.countersOf(ctx, s).framesRelayed,
+    }),
+    bytesRelayed: t.float({
+      description: 'Payload bytes relayed so far (live while streaming). A Float: exact up to 2^53 (8 PiB).',
+      resolve: (s, _args, ctx) => sessions.countersOf(ctx, s).bytesRelayed,
+    }),
+    operatorConnects: t.int({
+      description: 'Raw operator connections accepted so far.',
+      resolve: (s, _args, ctx) => sessions.countersOf(ctx, s).operatorConnects,
+    }),
+    operatorDisconnects: t.int({
+      description: 'Raw operator connections closed so far (any reason: left, dropped, ended).',
+      resolve: (s, _args, ctx) => sessions.countersOf(ctx, s).operatorDisconnects,
+    }),
+  }),
+});
+
+const SessionConnection = connectionOf('Session', Session);
+
+const CreateSessionPayload = builder.objectRef<sessions.CreateSessionPayload>('CreateSessionPayload').implement({
+  description: 'Returned once, at creation: the only time the stream key is shown.',
+  fields: (t) => ({
+    session: t.field({ type: Session, resolve: (p) => p.session }),
+    sessionId: t.exposeID('sessionId'),
+    streamKey: t.exposeString('streamKey', { description: 'Secret: the publisher sends it as `?key=`.' }),
+    wsUrl: t.exposeString('wsUrl'),
+    status: t.field({ type: SessionStatusEnum, resolve: (p) => p.status }),
+  }),
+});
+
+const StreamFrame = builder.objectRef<Frame>('StreamFrame').implement({
+  description: "One message relayed from the session's publishing client, in order.",
+  fields: (t) => ({
+    sessionId: t.exposeID('sessionId'),
+    seq: t.exposeInt('seq', { description: "The frame's position in the session, from 1." }),
+    receivedAt: t.field({ type: 'DateTime', resolve: (f) => new Date(f.receivedAt) }),
+    size: t.exposeInt('size', { description: 'Bytes in the frame (UTF-8 bytes for text).' }),
+    binary: t.exposeBoolean('binary'),
+    data: t.exposeString('data', {
+      description: 'Base64 of the bytes for binary frames; the text itself for text frames.',
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  sessions: t.field({
+    type: SessionConnection,
+    description: 'Sessions, newest first.',
+    args: { first: t.arg.int(), after: t.arg.string(), status: t.arg({ type: SessionStatusEnum }) },
+    resolve: (_root, args, ctx, info) =>
+      sessions.listSessions(ctx.db, args, queryFromInfo({ context: ctx, info, path: ['edges', 'node'] })),
+  }),
+  session: t.prismaField({
+    type: 'Session',
+    nullable: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, { id }, ctx) => {
+      const where = sessions.sessionWhere(String(id));
+      return where ? ctx.db.session.findUnique({ ...query, where }) : null;
+    },
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createSession: t.field({
+    type: CreateSessionPayload,
+    description: 'A new session (WAITING) for the client; its stream key is shown only here.',
+    args: { clientId: t.arg({ type: 'UUID', required: true }) },
+    resolve: (_root, args, ctx) => sessions.createSession(ctx, args),
+  }),
+  endSession: t.field({
+    type: Session,
+    description:
+      'Finishes the session: relay sockets are closed with 4410, frame subscriptions complete. Ending it again returns it.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, { id }, ctx) => sessions.endSession(ctx, String(id)),
+  }),
+}));
+
+builder.subscriptionField('streamFrames', (t) =>
+  t.field({
+    type: StreamFrame,
+    description:
+      'Every frame the publisher sends from now on, until the session ends (then it completes). A subscriber ' +
+      'that falls SESSION_OPERATOR_MAX_BUFFER bytes behind gets one SLOW_CONSUMER error and is ended.',
+    args: { sessionId: t.arg.id({ required: true }) },
+    subscribe: (_root, { sessionId }, ctx) => sessions.subscribeFrames(ctx, String(sessionId)),
+    resolve: (item) => sessions.frameOrError(item),
+  }),
+);

@@ -1,0 +1,82 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+
+const uuid = z.uuid();
+export const isUuid = (value: string) => uuid.safeParse(value).success;
+
+export const createSessionSchema = z.object({ clientId: z.uuid('must be a UUID') });
+
+/**
+ * Operator user ids as they appear in the path: letters, digits and `._~@+:-`, up to 128
+ * characters (e-mail addresses and UUIDs fit). Anything else is a malformed request (4400).
+ */
+const USER_ID = /^[A-Za-z0-9][A-Za-z0-9._~@+:-]{0,127}$/;
+const STREAM_PATH = /^\/ws\/stream\/([^/]+)\/([^/]+)$/;
+
+export interface StreamTarget {
+  /** Lower-case UUID. */
+  sessionId: string;
+  userId: string;
+  /** `?key=`: the publisher's stream key. */
+  key: string | null;
+  /** `?access_token=`: an operator's bearer token (the `Authorization` header is preferred). */
+  accessToken: string | null;
+}
+
+/** `/ws/stream/{sessionId}/{userId}[?key=…|?access_token=…]`, or null when malformed. */
+export function parseStreamTarget(url: string): StreamTarget | null {
+  let parsed: URL;
+  try {
+    parsed = new URL(url, 'http://relay.invalid');
+  } catch {
+    return null;
+  }
+  const match = STREAM_PATH.exec(parsed.pathname);
+  if (!match) return null;
+  let sessionId: string;
+  let userId: string;
+  try {
+    sessionId = decodeURIComponent(match[1] ?? '');
+    userId = decodeURIComponent(match[2] ?? '');
+  } catch {
+    return null;
+  }
+  if (!isUuid(sessionId) || !USER_ID.test(userId)) return null;
+  return {
+    sessionId: sessionId.toLowerCase(),
+    userId,
+    key: parsed.searchParams.get('key') || null,
+    accessToken: parsed.searchParams.get('access_token') || null,
+  };
+}
+
+/** 256 random bits, URL-safe (it travels as `?key=`). */
+export function generateStreamKey(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function hashStreamKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** Constant-time comparison of a presented key with the stored hash. */
+export function streamKeyMatches(key: string, storedHash: string): boolean {
+  const presented = createHash('sha256').update(key).digest();
+  const stored = Buffer.from(storedHash, 'hex');
+  return stored.length === presented.length && timingSafeEqual(presented, stored);
+}
+
+/** The publisher is the user whose id is the session's client id (UUIDs compare case-insensitively). */
+export function isPublisherId(userId: string, clientId: string): boolean {
+  return userId.toLowerCase() === clientId.toLowerCase();
+}
+
+/** `PUBLIC_URL` (http/https, any path prefix) turned into the session's ws/wss relay URL. */
+export function streamUrl(publicUrl: string, sessionId: string, clientId: string): string {
+  const url = new URL(publicUrl);
+  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/ws/stream/${sessionId}/${clientId}`;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}

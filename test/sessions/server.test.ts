@@ -1,0 +1,54 @@
+import { describe, expect, it } from 'vitest';
+import { startTestApp } from '../helpers/app.js';
+import { createTestDatabase } from '../helpers/db.js';
+import { eventually, newSession, operator, primed, publisher, sessionState, subscribeOverSse } from './helpers.js';
+
+describe('keepalive', () => {
+  it('cuts a peer that stops answering pings and keeps one that answers', async () => {
+    const app = await startTestApp({ env: { WS_PING_INTERVAL_MS: '200' } });
+    const s = await newSession(app);
+    const pub = publisher(app, s);
+    const alive = operator(app, s, 'alive');
+    // ws answers pings by itself unless told not to: this one behaves like a dead peer.
+    const dead = operator(app, s, 'dead', {}, { autoPong: false });
+    await primed(pub, [alive]);
+
+    expect((await dead.closed).code).toBe(1006); // terminated, no close handshake
+    await eventually(async () => {
+      const state = await sessionState(app, s.sessionId);
+      expect(state.operators.map((o) => [o.userId, o.connected]).sort()).toEqual([
+        ['alive', true],
+        ['dead', false],
+      ]);
+    });
+    // By now the live peers have been pinged several times and answered each.
+    await new Promise((r) => setTimeout(r, 500));
+    expect([pub.isOpen, alive.isOpen]).toEqual([true, true]);
+    await pub.send('still relayed');
+    await alive.receivedCount(1);
+  });
+});
+
+describe('shutdown', () => {
+  it('closes relay sockets with 1001, completes subscriptions, saves counters and puts the session back to WAITING', async () => {
+    const db = await createTestDatabase();
+    // The app closes its database on stop; keep this one open to look at what was saved.
+    const app = await startTestApp({ db: { ...db, close: async () => {} } });
+    const s = await newSession(app);
+    const op = operator(app, s, 'op');
+    const sse = subscribeOverSse(app, s.sessionId);
+    const pub = publisher(app, s);
+    const prime = await primed(pub, [op, sse]);
+    await pub.send('last');
+    await Promise.all([op.receivedCount(1), sse.receivedCount(1)]);
+    expect((await sessionState(app, s.sessionId)).status).toBe('ACTIVE');
+
+    await app.app.stop();
+    expect([(await pub.closed).code, (await op.closed).code]).toEqual([1001, 1001]);
+    await sse.done;
+    expect(sse.errors).toEqual([]);
+    const row = await db.prisma.session.findUniqueOrThrow({ where: { id: s.sessionId } });
+    expect(row).toMatchObject({ status: 'WAITING', operatorConnects: 1, operatorDisconnects: 1, finishedAt: null });
+    expect(Number(row.framesRelayed)).toBe(prime.frames + 1);
+  });
+});
