@@ -360,6 +360,23 @@ async function endpointsFor(target: Target, base: string): Promise<Endpoints> {
   };
 }
 
+/** `session.operator_dropped` events for one session (StreamGate's drops with close 4408). */
+async function droppedOperators(base: string, sessionId: string): Promise<number> {
+  const res = await fetch(`${base.replace(/^ws/, 'http')}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify({
+      query: '{ events(source: "sessions", severity: [WARN], first: 100) { edges { node { type details } } } }',
+    }),
+  });
+  const body = (await res.json()) as {
+    data?: { events: { edges: { node: { type: string; details: { sessionId?: string } } }[] } };
+  };
+  return (body.data?.events.edges ?? []).filter(
+    (e) => e.node.type === 'session.operator_dropped' && e.node.details.sessionId === sessionId,
+  ).length;
+}
+
 interface Measurement {
   p50: number;
   p99: number;
@@ -418,6 +435,10 @@ async function measure(
       return result;
     }),
   );
+  // A paused socket never reads its close frame; StreamGate's own event log says whether it
+  // dropped the stalled operator.
+  const dropped =
+    opts.stalled && target === 'streamgate' ? await droppedOperators(server.url, endpoints.sessionId!) : 0;
   const latencies = results.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
   const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
   const healthy = opts.receivers - (opts.stalled ? 1 : 0);
@@ -432,7 +453,7 @@ async function measure(
     expected: healthy * frames,
     outOfOrder: results.reduce((a, r) => a + r.outOfOrder, 0),
     closedEarly: results.reduce((a, r) => a + r.closedEarly, 0),
-    stalledCloseCode: results.find((r) => r.stalledCloseCode !== undefined)?.stalledCloseCode,
+    stalledCloseCode: dropped > 0 ? 4408 : results.find((r) => r.stalledCloseCode !== undefined)?.stalledCloseCode,
     mbPerSecond: bytes / 1024 / 1024 / ((last - first) / 1000),
     rssBefore,
     rssPeak,
@@ -483,7 +504,14 @@ async function main() {
         receiverProcs.map((r) => r.proc),
       );
       (byScenario[name] ??= {})[target] = m;
-      report(name, target, m, opts.stalled ? ` stalled operator: ${m.stalledCloseCode ?? 'still connected'} |` : '');
+      report(
+        name,
+        target,
+        m,
+        opts.stalled
+          ? ` stalled operator: ${m.stalledCloseCode ? `dropped (${m.stalledCloseCode})` : 'still connected'} |`
+          : '',
+      );
     };
     await run('raw50', { kind: 'raw', receivers: 50, fps: 30, frameBytes: 64 * 1024 });
     await run('raw200', { kind: 'raw', receivers: 200, fps: 30, frameBytes: 64 * 1024 });

@@ -10,7 +10,9 @@ export type ErrorCode =
   | 'BAD_USER_INPUT'
   | 'NOT_FOUND'
   | 'CONFLICT'
-  | 'UPSTREAM_UNAVAILABLE';
+  | 'UPSTREAM_UNAVAILABLE'
+  /** A subscription that fell too far behind its stream; it is ended, never buffered without bound. */
+  | 'SUBSCRIBER_TOO_SLOW';
 
 export function appError(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   // Only authentication failures change the HTTP status of a GraphQL response; the others are
@@ -24,3 +26,5 @@ export const conflict = (message: string, field?: string) => appError('CONFLICT'
 export const badInput = (message: string, field?: string) =>
   appError('BAD_USER_INPUT', message, field ? { field } : {});
 export const upstreamUnavailable = (message: string) => appError('UPSTREAM_UNAVAILABLE', message);
+export const subscriberTooSlow = (message: string, extra: Record<string, unknown> = {}) =>
+  appError('SUBSCRIBER_TOO_SLOW', message, extra);

@@ -416,7 +416,7 @@ describe('operators and counters', () => {
 });
 
 describe('streamFrames backpressure', () => {
-  it('ends a subscription that cannot keep up with SLOW_CONSUMER after what it had queued, others unaffected', async () => {
+  it('ends a subscription that cannot keep up with SUBSCRIBER_TOO_SLOW after what it had queued, others unaffected', async () => {
     const s = await newSession(app);
     // graphql-ws spoken by hand, over a socket the test can stop reading.
     const socket = new WebSocket(`${app.url.replace('http', 'ws')}/graphql`, 'graphql-transport-ws');
@@ -468,7 +468,7 @@ describe('streamFrames backpressure', () => {
     await complete;
     type Next = { data?: { streamFrames: { seq: number } } | null; errors?: { extensions: { code: string } }[] };
     const results = messages.filter((m) => m.type === 'next').map((m) => m.payload as Next);
-    expect(results.at(-1)?.errors?.map((e) => e.extensions.code)).toEqual(['SLOW_CONSUMER']);
+    expect(results.at(-1)?.errors?.map((e) => e.extensions.code)).toEqual(['SUBSCRIBER_TOO_SLOW']);
     // Everything before the error is the stream without a gap.
     const seqs = results.slice(0, -1).map((r) => r.data?.streamFrames.seq ?? 0);
     expect(seqs).toEqual(seqs.map((_, i) => (seqs[0] ?? 0) + i));

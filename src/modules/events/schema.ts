@@ -1,6 +1,6 @@
-import { createGraphQLError } from 'graphql-yoga';
 import { builder } from '../../graphql/builder.js';
 import { connectionOf } from '../../graphql/common.js';
+import { subscriberTooSlow } from '../../lib/errors.js';
 import { newerThan } from './cursor.js';
 import { type EventFilter, SubscriberOverflowError } from './live.js';
 import { listEvents, parseSource } from './query.js';
@@ -96,7 +96,7 @@ function overflowAsError(live: AsyncIterableIterator<EventLogEntry>): AsyncItera
         failed = true;
         return {
           done: false,
-          value: createGraphQLError(error.message, { extensions: { code: 'SUBSCRIBER_TOO_SLOW' } }),
+          value: subscriberTooSlow(error.message),
         };
       }
     },

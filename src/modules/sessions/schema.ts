@@ -124,7 +124,7 @@ builder.subscriptionField('streamFrames', (t) =>
     type: StreamFrame,
     description:
       'Every frame the publisher sends from now on, until the session ends (then it completes). A subscriber ' +
-      'that falls SESSION_OPERATOR_MAX_BUFFER bytes behind gets one SLOW_CONSUMER error and is ended.',
+      'that falls SESSION_OPERATOR_MAX_BUFFER bytes behind gets one SUBSCRIBER_TOO_SLOW error and is ended.',
     args: { sessionId: t.arg.id({ required: true }) },
     subscribe: (_root, { sessionId }, ctx) => sessions.subscribeFrames(ctx, String(sessionId)),
     resolve: (item) => sessions.frameOrError(item),

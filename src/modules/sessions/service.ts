@@ -1,9 +1,8 @@
-import { createGraphQLError } from 'graphql-yoga';
 import type { Context } from '../../context.js';
 import type { Db } from '../../db/client.js';
 import type { Prisma, Session } from '../../generated/prisma/client.js';
 import type { SessionStatus } from '../../generated/prisma/enums.js';
-import { notFound } from '../../lib/errors.js';
+import { notFound, subscriberTooSlow } from '../../lib/errors.js';
 import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
 import { parseInput } from '../../lib/validate.js';
 import type { Actor } from '../events/types.js';
@@ -107,9 +106,9 @@ export async function subscribeFrames(
 /** A subscription item as the StreamFrame it stands for; the overflow marker becomes the error that ends it. */
 export function frameOrError(item: Frame | StreamOverflow): Frame {
   if ('seq' in item) return item;
-  throw createGraphQLError(
+  throw subscriberTooSlow(
     `streamFrames: this subscription could not keep up (${item.backlog.frames} frames, ${item.backlog.bytes} bytes ` +
       `queued; limit ${item.limitBytes} bytes) and was ended; subscribe again to resume from the live edge`,
-    { extensions: { code: 'SLOW_CONSUMER', limitBytes: item.limitBytes } },
+    { limitBytes: item.limitBytes },
   );
 }
