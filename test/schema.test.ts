@@ -13,17 +13,9 @@ const CONTRACT = resolve(PROJECT_ROOT, '../shared/contract.graphql');
  * holds the served schema to them too.
  */
 const NOT_YET_SERVED = {
-  Query: ['sessions', 'session', 'proxies', 'proxy', 'routes', 'route', 'routesByProvider', 'events', 'settings'],
-  Mutation: [
-    'createSession',
-    'endSession',
-    'validateProxy',
-    'createProxy',
-    'updateProxy',
-    'deleteProxy',
-    'updateSettings',
-  ],
-  Subscription: ['streamFrames', 'healthChanged', 'eventLogged'],
+  Query: ['proxies', 'proxy', 'routes', 'route', 'routesByProvider'],
+  Mutation: ['validateProxy', 'createProxy', 'updateProxy', 'deleteProxy'],
+  Subscription: [] as string[],
 };
 
 /** The contract without what NOT_YET_SERVED lists (and without types only those fields used). */
@@ -55,9 +47,26 @@ describe('served schema', () => {
   it('still checks something: the reduced contract holds every node root field', async () => {
     const reduced = contractServedSoFar(buildSchema(await readFile(CONTRACT, 'utf8')));
     expect(Object.keys(reduced.getQueryType()?.getFields() ?? {}).sort()).toEqual(
-      ['cacheNode', 'cacheNodes', 'infraNode', 'slbNode', 'slbNodes', 'streamer', 'streamers'].sort(),
+      [
+        'cacheNode',
+        'cacheNodes',
+        'infraNode',
+        'slbNode',
+        'slbNodes',
+        'streamer',
+        'streamers',
+        'events',
+        'settings',
+        'session',
+        'sessions',
+      ].sort(),
     );
-    expect(Object.keys(reduced.getMutationType()?.getFields() ?? {})).toContain('ping');
+    expect(Object.keys(reduced.getMutationType()?.getFields() ?? {})).toEqual(
+      expect.arrayContaining(['ping', 'updateSettings']),
+    );
+    expect(Object.keys(reduced.getSubscriptionType()?.getFields() ?? {})).toEqual(
+      expect.arrayContaining(['eventLogged', 'streamFrames']),
+    );
   });
 
   it('matches the committed schema.graphql (run `npm run print-schema` after changing it)', async () => {

@@ -1,19 +1,13 @@
 import type { ObjectRef } from '@pothos/core';
-import type { HealthStatus } from '../generated/prisma/enums.js';
 import type { Page } from '../lib/pagination.js';
+import type { HealthInfoShape } from '../modules/health/info.js';
 import { type BuilderTypes, builder } from './builder.js';
 
 export const HealthStatusEnum = builder.enumType('HealthStatus', {
   values: ['UNKNOWN', 'HEALTHY', 'UNHEALTHY'] as const,
 });
 
-export interface HealthInfoShape {
-  status: HealthStatus;
-  checkedAt: Date | null;
-  latencyMs: number | null;
-  uptimeSeconds: number | null;
-  detail: string | null;
-}
+export type { HealthInfoShape };
 
 export const HealthInfo = builder.objectRef<HealthInfoShape>('HealthInfo').implement({
   description: 'Health as last observed: GoDoxy-style status, uptime, latency and detail.',

@@ -30,7 +30,8 @@ let queries: { readonly total: number };
 beforeAll(async () => {
   const db = await createTestDatabase({ logQueries: true });
   queries = countQueries(db);
-  app = await startTestApp({ db });
+  // Only the pings a test sends: scheduled checks would add statements to the N+1 count.
+  app = await startTestApp({ db, env: { HEALTH_MONITOR: 'off' } });
   node = await startFakeNode();
 });
 
@@ -85,18 +86,27 @@ describe('ping', () => {
     expect(elapsed).toBeLessThan(9_000);
   }, 15_000);
 
-  it('keeps uptime across healthy pings and clears it on failure', async () => {
+  it('keeps uptime across healthy pings and clears it once the node is UNHEALTHY (3 failures)', async () => {
     node.ping = 'up';
     const id = await cacheNode('ping-uptime', node.port);
     await app.gql(Ping, { id });
     const since = (await app.db.prisma.node.findUniqueOrThrow({ where: { id } })).healthySince;
+    expect(since).not.toBeNull();
     await new Promise((r) => setTimeout(r, 30));
     await app.gql(Ping, { id });
     const again = await app.db.prisma.node.findUniqueOrThrow({ where: { id } });
     expect(again.healthySince?.getTime()).toBe(since?.getTime());
+    // Manual pings go through the monitor's thresholds: a healthy node needs 3 failures in a row.
     node.ping = 'down';
+    for (const attempt of [1, 2]) {
+      const down = await app.gql(Ping, { id });
+      expect(down.data?.ping, `failure ${attempt}`).toMatchObject({ status: 'UNHEALTHY', error: 'HTTP 503' });
+      expect(down.data?.ping.node.status).toBe('HEALTHY');
+      expect(down.data?.ping.node.health.uptimeSeconds).toBeGreaterThan(0);
+    }
     const down = await app.gql(Ping, { id });
-    expect(down.data?.ping.node.health.uptimeSeconds).toBeNull();
+    expect(down.data?.ping.node.status).toBe('UNHEALTHY');
+    expect(down.data?.ping.node.health).toMatchObject({ status: 'UNHEALTHY', uptimeSeconds: null, detail: 'HTTP 503' });
     expect((await app.db.prisma.node.findUniqueOrThrow({ where: { id } })).healthySince).toBeNull();
   });
 

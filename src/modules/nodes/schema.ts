@@ -146,7 +146,9 @@ builder.mutationFields((t) => ({
   ping: t.field({
     type: PingResult,
     description:
-      "Pings the node's `/api/ping` (5 s timeout) and records the outcome. A dead node is a result, not an error.",
+      "Pings the node's `/api/ping` now (timeout HEALTH_CHECK_TIMEOUT_MS, default 5 s) and stores the result at once, " +
+      "through the health monitor's anti-flap thresholds: `status` is this ping's own outcome, `node.status` the " +
+      "node's status after the thresholds. A dead node is a result, not an error.",
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, { id }, ctx) => nodes.pingNode(ctx, String(id)),
   }),

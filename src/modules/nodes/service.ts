@@ -3,11 +3,13 @@ import type { z } from 'zod';
 import type { Db } from '../../db/client.js';
 import { type Node, Prisma } from '../../generated/prisma/client.js';
 import type { HealthStatus, NodeKind } from '../../generated/prisma/enums.js';
-import type { HealthInfoShape } from '../../graphql/common.js';
 import { appError, conflict, notFound, upstreamUnavailable } from '../../lib/errors.js';
 import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
 import { parseInput } from '../../lib/validate.js';
-import { clientFor, NodeApiError, type NodeEndpoint, StreamerClient } from './clients/index.js';
+import type { Audit } from '../events/bus.js';
+import { type HealthInfoShape, healthInfo } from '../health/info.js';
+import type { HealthMonitor } from '../health/monitor.js';
+import { NodeApiError, type NodeEndpoint, StreamerClient } from './clients/index.js';
 import type { NodeDirectory } from './directory.js';
 import { NODE_KINDS } from './kinds.js';
 import {
@@ -46,17 +48,32 @@ export interface NodeStore {
   nodeAgent: Dispatcher;
 }
 
-export async function createNode({ db, nodeDirectory }: NodeStore, kind: NodeKind, input: unknown): Promise<Node> {
+export async function createNode(
+  { db, nodeDirectory, events, principal }: NodeStore & Audit,
+  kind: NodeKind,
+  input: unknown,
+): Promise<Node> {
   const schema: z.ZodType<{ name: string; host: string; apiPort: number; httpPort?: number }> =
     kind === 'STREAMER' ? createStreamerSchema : createNodeSchema;
   const data = parseInput(schema, input, 'input');
   const node = await withConflictAsError(kind, data.name, () => db.node.create({ data: { ...data, kind } }));
   nodeDirectory.forget(node.id);
+  // Awaited: once the mutation answers, its audit entry is in the log.
+  await events.record(
+    {
+      type: 'node.created',
+      source: 'nodes',
+      severity: 'INFO',
+      message: `${NODE_KINDS[kind].label} "${node.name}" created (${node.host}:${node.apiPort})`,
+      details: { ...nodeRef(node), host: node.host, apiPort: node.apiPort },
+    },
+    auditActor(principal),
+  );
   return node;
 }
 
 export async function updateNode(
-  { db, nodeDirectory }: NodeStore,
+  { db, nodeDirectory, events, principal }: NodeStore & Audit,
   kind: NodeKind,
   id: string,
   input: unknown,
@@ -65,59 +82,88 @@ export async function updateNode(
     kind === 'STREAMER' ? updateStreamerSchema : updateNodeSchema;
   const data = parseInput(schema, input, 'input');
   if (!isUuid(id)) throw notFound(NODE_KINDS[kind].label, id);
+  let node: Node;
   try {
-    const node = await withConflictAsError(kind, data.name, () => db.node.update({ where: { id, kind }, data }));
+    node = await withConflictAsError(kind, data.name, () => db.node.update({ where: { id, kind }, data }));
     nodeDirectory.forget(id);
-    return node;
   } catch (error) {
     if (isPrismaError(error, 'P2025')) throw notFound(NODE_KINDS[kind].label, id);
     throw error;
   }
+  // `changes`: the fields the input set, with the values they now have.
+  await events.record(
+    {
+      type: 'node.updated',
+      source: 'nodes',
+      severity: 'INFO',
+      message: `${NODE_KINDS[kind].label} "${node.name}" updated: ${Object.keys(data).join(', ') || 'nothing'}`,
+      details: { ...nodeRef(node), changes: { ...data } },
+    },
+    auditActor(principal),
+  );
+  return node;
 }
 
-export async function deleteNode({ db, nodeDirectory }: NodeStore, kind: NodeKind, id: string): Promise<string> {
-  const { count } = isUuid(id) ? await db.node.deleteMany({ where: { id, kind } }) : { count: 0 };
-  nodeDirectory.forget(id);
-  if (count === 0) throw notFound(NODE_KINDS[kind].label, id);
+export async function deleteNode(
+  { db, nodeDirectory, events, principal }: NodeStore & Audit,
+  kind: NodeKind,
+  id: string,
+): Promise<string> {
+  if (!isUuid(id)) throw notFound(NODE_KINDS[kind].label, id);
+  let node: Node;
+  try {
+    // One statement (DELETE … RETURNING): the audit entry names what was deleted.
+    node = await db.node.delete({ where: { id, kind } });
+  } catch (error) {
+    if (isPrismaError(error, 'P2025')) throw notFound(NODE_KINDS[kind].label, id);
+    throw error;
+  } finally {
+    nodeDirectory.forget(id);
+  }
+  await events.record(
+    {
+      type: 'node.deleted',
+      source: 'nodes',
+      severity: 'INFO',
+      message: `${NODE_KINDS[kind].label} "${node.name}" deleted`,
+      details: nodeRef(node),
+    },
+    auditActor(principal),
+  );
   return id;
 }
 
+const nodeRef = (node: Node) => ({ id: node.id, kind: node.kind, name: node.name });
+/** The principal as the log records it (not its role). */
+const auditActor = (principal: Audit['principal']) => ({ id: principal.id, name: principal.name });
+
 export interface PingResult {
   node: Node;
+  /** This ping's own outcome (the node's status after the thresholds is `node.status`). */
   status: HealthStatus;
   pingedAt: Date;
-  latencyMs: number;
+  latencyMs: number | null;
   error: string | null;
 }
 
 /**
- * Pings a node's `/api/ping` and records the outcome on the node. A dead node is a result
- * (UNHEALTHY with the reason), not an error. A node deleted while it was being pinged is not
- * written back.
+ * Pings a node's `/api/ping` now, through the health monitor: the same timeout and anti-flap
+ * thresholds as its scheduled checks, and the result stored at once. A dead node is a result
+ * (UNHEALTHY with the reason), not an error. A node deleted while it was pinged gets no write
+ * and is NOT_FOUND; one moved meanwhile keeps what its new address says.
  */
-export async function pingNode({ db, nodeAgent }: NodeStore, id: string): Promise<PingResult> {
+export async function pingNode({ db, health }: { db: Db; health: HealthMonitor }, id: string): Promise<PingResult> {
+  const check = isUuid(id) ? await health.checkNow(health.nodes, id) : null;
+  if (!check) throw notFound('node', id);
   const node = await findNode(db, id);
   if (!node) throw notFound('node', id);
-  const outcome = await clientFor(node.kind, node, nodeAgent).ping();
-  const pingedAt = new Date();
-  const status: HealthStatus = outcome.ok ? 'HEALTHY' : 'UNHEALTHY';
-  const detail = outcome.error ?? `HTTP ${outcome.statusCode}`;
-  const healthySince = outcome.ok ? (node.status === 'HEALTHY' ? node.healthySince : pingedAt) : null;
-  const data = {
-    status,
-    lastPingedAt: pingedAt,
-    healthLatencyMs: outcome.latencyMs,
-    healthDetail: detail,
-    healthySince,
-  };
-  // Only if the node still has the address we pinged: a host change meanwhile wins.
-  const { count } = await db.node.updateMany({ where: { id, host: node.host, apiPort: node.apiPort }, data });
+  const { result, checkedAt } = check;
   return {
-    node: count === 1 ? { ...node, ...data } : node,
-    status,
-    pingedAt,
-    latencyMs: outcome.latencyMs,
-    error: outcome.error ?? null,
+    node,
+    status: result.status,
+    pingedAt: checkedAt,
+    latencyMs: result.latencyMs,
+    error: result.status === 'HEALTHY' ? null : result.detail,
   };
 }
 
@@ -152,16 +198,15 @@ export async function callNode<C, T>(
   }
 }
 
-/** HealthInfo of a node from its stored columns. */
+/** HealthInfo of a node from its stored columns (uptime counted from `healthySince`). */
 export function healthOf(node: Node): HealthInfoShape {
-  return {
+  return healthInfo({
     status: node.status,
     checkedAt: node.lastPingedAt,
     latencyMs: node.healthLatencyMs,
-    uptimeSeconds:
-      node.healthySince && node.status === 'HEALTHY' ? (Date.now() - node.healthySince.getTime()) / 1000 : null,
     detail: node.healthDetail,
-  };
+    healthySince: node.healthySince,
+  });
 }
 
 async function withConflictAsError<T>(kind: NodeKind, name: string | undefined, write: () => Promise<T>): Promise<T> {
