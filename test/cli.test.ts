@@ -470,7 +470,15 @@ onPostgres('streamgate migrate on PostgreSQL', { timeout: TIMEOUT }, () => {
         'SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name',
         [schema],
       );
-      expect(tables.rows.map((r) => r.table_name)).toEqual(['ApiToken', 'Node', '_prisma_migrations']);
+      expect(tables.rows.map((r) => r.table_name)).toEqual([
+        'ApiToken',
+        'EventLog',
+        'Node',
+        'Session',
+        'SessionOperator',
+        'Settings',
+        '_prisma_migrations',
+      ]);
 
       const second = await run(['migrate'], env);
       expect(second.code).toBe(0);

@@ -25,14 +25,18 @@ export class BatchWriter {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private failing = false;
+  /** What the statement under way writes (stats only). */
+  private writing: { source: HealthSource; id: string }[] = [];
   readonly stats = { statements: 0, rows: 0, failures: 0 };
 
   constructor(private readonly options: BatchWriterOptions) {}
 
+  /** Subjects whose latest result is not stored yet (queued, or in the write under way). */
   get pendingCount(): number {
-    let n = 0;
-    for (const records of this.pending.values()) n += records.size;
-    return n;
+    const subjects = new Set<string>();
+    for (const [source, records] of this.pending) for (const id of records.keys()) subjects.add(`${source.kind}:${id}`);
+    for (const record of this.writing) subjects.add(`${record.source.kind}:${record.id}`);
+    return subjects.size;
   }
 
   start(): void {
@@ -93,6 +97,7 @@ export class BatchWriter {
 
   private async write(source: HealthSource, records: HealthRecord[]): Promise<void> {
     const started = performance.now();
+    this.writing = records.map((r) => ({ source, id: r.subject.id }));
     try {
       await source.persist(records);
     } catch (error) {
@@ -100,6 +105,8 @@ export class BatchWriter {
       if (writeChannel.hasSubscribers)
         writeChannel.publish({ kind: source.kind, rows: records.length, ok: false } satisfies WriteMessage);
       throw error;
+    } finally {
+      this.writing = [];
     }
     this.stats.statements++;
     this.stats.rows += records.length;
