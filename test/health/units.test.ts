@@ -210,6 +210,8 @@ describe('ChangeHub', () => {
     expect((await all.next()).value).toMatchObject({ subjectId: 'id4' });
     expect((await all.next()).done).toBe(true);
     expect(hub.size).toBe(0);
+    // After close (shutdown), a new subscriber ends at once instead of waiting for ever.
+    expect(await hub.subscribe(null).next()).toEqual({ done: true, value: undefined });
   });
 });
 

@@ -30,10 +30,19 @@ export interface TestApp {
   fetch(path: string, init?: RequestInit & { token?: string | null }): Promise<Response>;
 }
 
-/** A real server on 127.0.0.1:0 over a database of its own; stopped after the test file. */
+/**
+ * A real server on 127.0.0.1:0 over a database of its own; stopped after the test file. The
+ * health monitor is off unless `env` turns it on, so scheduled checks never race a test's asserts.
+ */
 export async function startTestApp(opts: { env?: Record<string, string>; db?: Database } = {}): Promise<TestApp> {
   const token = generateToken();
-  const env = parseEnv({ NODE_ENV: 'test', LOG_LEVEL: 'silent', ADMIN_TOKEN: token, ...opts.env });
+  const env = parseEnv({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'silent',
+    ADMIN_TOKEN: token,
+    HEALTH_MONITOR: 'off',
+    ...opts.env,
+  });
   const db = opts.db ?? (await createTestDatabase());
   const deps: AppDeps = {
     env,

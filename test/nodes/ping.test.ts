@@ -31,7 +31,7 @@ beforeAll(async () => {
   const db = await createTestDatabase({ logQueries: true });
   queries = countQueries(db);
   // Only the pings a test sends: scheduled checks would add statements to the N+1 count.
-  app = await startTestApp({ db, env: { HEALTH_MONITOR: 'off' } });
+  app = await startTestApp({ db });
   node = await startFakeNode();
 });
 

@@ -19,6 +19,7 @@ export function isOverflow(item: HealthStreamItem): item is Overflow {
 
 export class ChangeHub {
   private readonly subscribers = new Set<ChangeStream>();
+  private closed = false;
 
   constructor(private readonly limit: number) {}
 
@@ -31,6 +32,7 @@ export class ChangeHub {
     const wanted = kinds?.length ? new Set(kinds) : null;
     const stream = new ChangeStream(this.limit, wanted, () => this.subscribers.delete(stream));
     this.subscribers.add(stream);
+    if (this.closed) stream.end();
     return stream;
   }
 
@@ -40,6 +42,7 @@ export class ChangeHub {
 
   /** Ends every stream (shutdown). */
   close(): void {
+    this.closed = true;
     for (const stream of [...this.subscribers]) stream.end();
   }
 }

@@ -173,7 +173,8 @@ export class HealthMonitor {
 
   /**
    * Checks every subject once now and writes the results (the schedule's work, done at once and
-   * awaited). For tests and tools; the schedule does not need it.
+   * awaited; a subject whose scheduled check is under way is not checked twice). For tests and
+   * tools; the schedule does not need it.
    */
   async checkAll(): Promise<void> {
     if (this.halted) throw new StoppedError('the health monitor has stopped');
