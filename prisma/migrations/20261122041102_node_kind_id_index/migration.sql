@@ -1,0 +1,2 @@
+-- CreateIndex
+CREATE INDEX "Node_kind_id_idx" ON "Node"("kind", "id");
