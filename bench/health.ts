@@ -40,6 +40,8 @@ import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
+import type { Database } from '../src/db/client.js';
+import { BENCH_TOKEN, startBenchStreamGate } from './lib/streamgate.js';
 
 const SUBJECTS = Number(process.env.BENCH_SUBJECTS ?? 5000);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 20);
@@ -52,7 +54,7 @@ const TARGETS = Number(process.env.BENCH_TARGETS ?? 4);
 const INTERVAL_SECONDS = Number(process.env.BENCH_INTERVAL_SECONDS ?? 30);
 const WATCHDOG_MS = (ROUNDS * 2 * (SECONDS + PACED_SECONDS + WARMUP_SECONDS + 60) + 60) * 1000;
 
-const TOKEN = 'sg_bench_admin_token_0123456789abcdef';
+const TOKEN = BENCH_TOKEN;
 /** Nodes of every kind, as a real registry has; the query lists one kind's first page. */
 const KINDS = ['STREAMER', 'CACHE', 'SLB'] as const;
 const HOST = '127.0.0.1';
@@ -118,37 +120,6 @@ async function runTargets(): Promise<{ ports: number[] }> {
 
 /** The real app with SUBJECTS nodes on the targets; measures itself between 'reset' and 'stats'. */
 async function runStreamGate(ports: number[], monitor: 'on' | 'off'): Promise<{ url: string }> {
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { applyMigrations } = await import('../src/db/migrate.js');
-  const { pgliteConnection } = await import('../src/db/sql.js');
-  const { fromPGlite } = await import('../src/db/client.js');
-  const { parseEnv } = await import('../src/env.js');
-  const { createLogger } = await import('../src/lib/logger.js');
-  const { TokenVerifier } = await import('../src/modules/auth/tokens.js');
-  const { createApp } = await import('../src/app.js');
-
-  const pglite = await PGlite.create();
-  await applyMigrations(pgliteConnection(pglite));
-  const database = fromPGlite(pglite, { location: 'memory' });
-  const since = new Date(Date.now() - 3_600_000);
-  await database.prisma.node.createMany({
-    data: Array.from({ length: SUBJECTS }, (_, i) => ({
-      id: randomUUID(),
-      kind: KINDS[i % KINDS.length]!,
-      httpPort: i % KINDS.length === 0 ? 8080 : null,
-      name: `bench-${String(i).padStart(5, '0')}`,
-      host: HOST,
-      apiPort: ports[i % ports.length]!,
-      status: 'HEALTHY' as const,
-      healthySince: since,
-      lastPingedAt: since,
-    })),
-  });
-  await database.prisma.settings.update({
-    where: { id: 1 },
-    data: { healthCheckIntervalSeconds: INTERVAL_SECONDS },
-  });
-
   // Measurements, reset at the start of the measured window.
   let drifts: number[] = [];
   let failedChecks = 0;
@@ -213,14 +184,34 @@ async function runStreamGate(ports: number[], monitor: 'on' | 'off'): Promise<{ 
     }
   });
 
-  const env = parseEnv({ NODE_ENV: 'production', LOG_LEVEL: 'silent', ADMIN_TOKEN: TOKEN, HEALTH_MONITOR: monitor });
-  const app = createApp({
-    env,
-    log: createLogger(env.LOG_LEVEL),
-    database,
-    tokens: new TokenVerifier(database.prisma, TOKEN),
+  const { url } = await startBenchStreamGate({
+    host: HOST,
+    env: { HEALTH_MONITOR: monitor },
+    seed: (database) => seedNodes(database, ports),
   });
-  return { url: await app.start(0, HOST) };
+  return { url };
+}
+
+/** SUBJECTS nodes spread over the targets, stored HEALTHY as after a restart (steady state). */
+async function seedNodes(database: Database, ports: number[]): Promise<void> {
+  const since = new Date(Date.now() - 3_600_000);
+  await database.prisma.node.createMany({
+    data: Array.from({ length: SUBJECTS }, (_, i) => ({
+      id: randomUUID(),
+      kind: KINDS[i % KINDS.length]!,
+      httpPort: i % KINDS.length === 0 ? 8080 : null,
+      name: `bench-${String(i).padStart(5, '0')}`,
+      host: HOST,
+      apiPort: ports[i % ports.length]!,
+      status: 'HEALTHY' as const,
+      healthySince: since,
+      lastPingedAt: since,
+    })),
+  });
+  await database.prisma.settings.update({
+    where: { id: 1 },
+    data: { healthCheckIntervalSeconds: INTERVAL_SECONDS },
+  });
 }
 
 /**

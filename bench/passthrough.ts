@@ -40,6 +40,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import { hashBody } from '../test/helpers/hash-body.js';
+import { BENCH_TOKEN, startBenchStreamGate } from './lib/streamgate.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
 const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
@@ -51,7 +52,7 @@ const PROFILE_DIR = process.env.BENCH_CPU_PROF_DIR;
 /** The whole run is cut (children killed, exit 1) if it takes longer than this. */
 const WATCHDOG_MS = 5 * 60_000;
 
-const TOKEN = 'sg_bench_admin_token_0123456789abcdef';
+const TOKEN = BENCH_TOKEN;
 const AUTH = { authorization: `Bearer ${TOKEN}` };
 const HOST = '127.0.0.1';
 
@@ -106,30 +107,17 @@ async function runUpstream(): Promise<Ready> {
 
 /** The real StreamGate app over an in-memory, migrated PGlite with one node for the upstream. */
 async function runStreamGate(upstream: string, nodeId: string): Promise<Ready> {
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { applyMigrations } = await import('../src/db/migrate.js');
-  const { pgliteConnection } = await import('../src/db/sql.js');
-  const { fromPGlite } = await import('../src/db/client.js');
-  const { parseEnv } = await import('../src/env.js');
-  const { createLogger } = await import('../src/lib/logger.js');
-  const { TokenVerifier } = await import('../src/modules/auth/tokens.js');
-  const { createApp } = await import('../src/app.js');
-
-  const pglite = await PGlite.create();
-  await applyMigrations(pgliteConnection(pglite));
-  const database = fromPGlite(pglite, { location: 'memory' });
-  const env = parseEnv({ NODE_ENV: 'production', LOG_LEVEL: 'silent', ADMIN_TOKEN: TOKEN });
   const { port } = new URL(upstream);
-  await database.prisma.node.create({
-    data: { id: nodeId, kind: 'CACHE', name: 'bench', host: HOST, apiPort: Number(port) },
+  const { url } = await startBenchStreamGate({
+    host: HOST,
+    env: { HEALTH_MONITOR: 'off' },
+    seed: async (database) => {
+      await database.prisma.node.create({
+        data: { id: nodeId, kind: 'CACHE', name: 'bench', host: HOST, apiPort: Number(port) },
+      });
+    },
   });
-  const app = createApp({
-    env,
-    log: createLogger(env.LOG_LEVEL),
-    database,
-    tokens: new TokenVerifier(database.prisma, TOKEN),
-  });
-  return { url: await app.start(0, HOST) };
+  return { url };
 }
 
 /** fastify + @fastify/http-proxy (defaults: undici, 128 connections) on the same paths. */

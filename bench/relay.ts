@@ -33,6 +33,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { createClient } from 'graphql-ws';
 import { WebSocket, WebSocketServer } from 'ws';
+import { BENCH_TOKEN, startBenchStreamGate } from './lib/streamgate.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const RECEIVER_PROCS = Number(process.env.BENCH_RECEIVER_PROCS ?? 2);
@@ -43,9 +44,8 @@ const WARMUP_SECONDS = 1;
 const DRAIN_MS = 3_000;
 const WATCHDOG_MS = 10 * 60_000;
 
-const TOKEN = 'sg_bench_admin_token_0123456789abcdef';
+const TOKEN = BENCH_TOKEN;
 const HOST = '127.0.0.1';
-const HEADER_BYTES = 12;
 
 type Target = 'floor' | 'streamgate';
 type Role = 'server' | 'publisher' | 'receivers';
@@ -115,32 +115,11 @@ async function runFloor(): Promise<string> {
 }
 
 async function runStreamGate(): Promise<string> {
-  const { PGlite } = await import('@electric-sql/pglite');
-  const { applyMigrations } = await import('../src/db/migrate.js');
-  const { pgliteConnection } = await import('../src/db/sql.js');
-  const { fromPGlite } = await import('../src/db/client.js');
-  const { parseEnv } = await import('../src/env.js');
-  const { createLogger } = await import('../src/lib/logger.js');
-  const { TokenVerifier } = await import('../src/modules/auth/tokens.js');
-  const { createApp } = await import('../src/app.js');
-
-  const pglite = await PGlite.create();
-  await applyMigrations(pgliteConnection(pglite));
-  const database = fromPGlite(pglite, { location: 'memory' });
-  const env = parseEnv({
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'silent',
-    ADMIN_TOKEN: TOKEN,
-    SESSION_MAX_OPERATORS: '1000',
-    HEALTH_MONITOR: 'off',
+  const { url } = await startBenchStreamGate({
+    host: HOST,
+    env: { SESSION_MAX_OPERATORS: '1000', HEALTH_MONITOR: 'off', EVENT_LOG_MIN_SEVERITY: 'WARN' },
   });
-  const app = createApp({
-    env,
-    log: createLogger(env.LOG_LEVEL),
-    database,
-    tokens: new TokenVerifier(database.prisma, TOKEN),
-  });
-  return (await app.start(0, HOST)).replace(/^http/, 'ws');
+  return url.replace(/^http/, 'ws');
 }
 
 /** Open loop: frame i is sent at start + i/fps, whether or not anything kept up. */
@@ -503,7 +482,7 @@ async function main() {
         publisher.proc,
         receiverProcs.map((r) => r.proc),
       );
-      (byScenario[name] ??= {})[target] = m;
+      byScenario[name] = { ...byScenario[name], [target]: m };
       report(
         name,
         target,

@@ -5,6 +5,7 @@ import type { Context } from '../../src/context.js';
 import { graphql } from '../generated/gql.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { dispose } from '../helpers/leftovers.js';
+import { readSse } from '../helpers/sse.js';
 import { sample, servicesOf, until } from './helpers.js';
 
 const EVENT_LOGGED = `
@@ -109,19 +110,9 @@ function overSse(app: TestApp, variables: Record<string, unknown>): Live {
         signal: controller.signal,
       });
       if (!res.body) throw new Error(`no body (${res.status})`);
-      const decoder = new TextDecoder();
-      const reader = res.body.getReader();
-      let buffered = '';
-      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-        buffered += decoder.decode(chunk.value, { stream: true });
-        for (let end = buffered.indexOf('\n\n'); end >= 0; end = buffered.indexOf('\n\n')) {
-          const message = buffered.slice(0, end);
-          buffered = buffered.slice(end + 2);
-          const kind = /^event: (\w+)/m.exec(message)?.[1];
-          const data = /^data: (.+)$/m.exec(message)?.[1];
-          if (kind === 'next' && data) received.add(JSON.parse(data) as Result);
-          if (kind === 'complete') received.complete();
-        }
+      for await (const { event, data } of readSse(res.body)) {
+        if (event === 'next' && data) received.add(JSON.parse(data) as Result);
+        if (event === 'complete') received.complete();
       }
     } catch (error) {
       if (!controller.signal.aborted) received.add({ errors: [{ message: String(error) }] });

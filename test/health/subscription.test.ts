@@ -5,6 +5,7 @@ import type { Context } from '../../src/context.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { dispose } from '../helpers/leftovers.js';
+import { readSse } from '../helpers/sse.js';
 import { eventually, FakeSource, FakeSubject, healthy, unhealthy } from './helpers.js';
 
 /**
@@ -83,17 +84,8 @@ function overSse(kinds: string[] | null): { received: Received; stop: () => void
         signal: controller.signal,
       });
       if (!res.body) throw new Error(`no body (${res.status})`);
-      const decoder = new TextDecoder();
-      const reader = res.body.getReader();
-      let buffered = '';
-      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-        buffered += decoder.decode(chunk.value, { stream: true });
-        for (let end = buffered.indexOf('\n\n'); end >= 0; end = buffered.indexOf('\n\n')) {
-          const message = buffered.slice(0, end);
-          buffered = buffered.slice(end + 2);
-          const data = /^data: (.+)$/m.exec(message)?.[1];
-          if (/^event: next/m.test(message) && data) received.add(JSON.parse(data));
-        }
+      for await (const { event, data } of readSse(res.body)) {
+        if (event === 'next' && data) received.add(JSON.parse(data));
       }
     } catch (error) {
       if (!controller.signal.aborted) received.errors.push(error);

@@ -4,6 +4,7 @@ import WebSocket from 'ws';
 import { graphql } from '../generated/gql.js';
 import type { TestApp } from '../helpers/app.js';
 import { dispose } from '../helpers/leftovers.js';
+import { readSse } from '../helpers/sse.js';
 
 export const CreateSession = graphql(`
   mutation CreateSession($clientId: UUID!) {
@@ -288,28 +289,11 @@ export function subscribeOverSse(app: TestApp, sessionId: string): FrameSubscrip
         signal: controller.signal,
       });
       if (!res.body) throw new Error(`no body (${res.status})`);
-      const decoder = new TextDecoder();
-      let buffered = '';
-      const reader = res.body.getReader();
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffered += decoder.decode(value, { stream: true });
-        let end = buffered.indexOf('\n\n');
-        while (end >= 0) {
-          const event = buffered.slice(0, end);
-          buffered = buffered.slice(end + 2);
-          end = buffered.indexOf('\n\n');
-          const data = event
-            .split('\n')
-            .filter((line) => line.startsWith('data:'))
-            .map((line) => line.slice(5).trimStart())
-            .join('\n');
-          if (!data) continue;
-          const result = JSON.parse(data) as { data?: { streamFrames?: FrameResult }; errors?: unknown[] };
-          if (result.errors) sub.errors.push(result.errors);
-          if (result.data?.streamFrames) sub.push(result.data.streamFrames);
-        }
+      for await (const { data } of readSse(res.body)) {
+        if (!data) continue;
+        const result = JSON.parse(data) as { data?: { streamFrames?: FrameResult }; errors?: unknown[] };
+        if (result.errors) sub.errors.push(result.errors);
+        if (result.data?.streamFrames) sub.push(result.data.streamFrames);
       }
     } catch (e) {
       if (!controller.signal.aborted) sub.errors.push(e);

@@ -1,0 +1,38 @@
+import type { Database } from '../../src/db/client.js';
+
+/** The bearer token every benchmark's StreamGate accepts (ADMIN_TOKEN). */
+export const BENCH_TOKEN = 'sg_bench_admin_token_0123456789abcdef';
+
+/**
+ * The real app (`createApp`) over a fresh in-memory, migrated PGlite, NODE_ENV=production and
+ * silent logs, listening on `host`:0. `seed` fills the database before the app starts; `env`
+ * adds to (or overrides) the environment. Modules load lazily, so a benchmark's other roles
+ * (load generators, fake nodes) never pay for them.
+ */
+export async function startBenchStreamGate(opts: {
+  host: string;
+  env?: Record<string, string>;
+  seed?: (database: Database) => Promise<void>;
+}): Promise<{ url: string; database: Database }> {
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { applyMigrations } = await import('../../src/db/migrate.js');
+  const { pgliteConnection } = await import('../../src/db/sql.js');
+  const { fromPGlite } = await import('../../src/db/client.js');
+  const { parseEnv } = await import('../../src/env.js');
+  const { createLogger } = await import('../../src/lib/logger.js');
+  const { TokenVerifier } = await import('../../src/modules/auth/tokens.js');
+  const { createApp } = await import('../../src/app.js');
+
+  const pglite = await PGlite.create();
+  await applyMigrations(pgliteConnection(pglite));
+  const database = fromPGlite(pglite, { location: 'memory' });
+  await opts.seed?.(database);
+  const env = parseEnv({ NODE_ENV: 'production', LOG_LEVEL: 'silent', ADMIN_TOKEN: BENCH_TOKEN, ...opts.env });
+  const app = createApp({
+    env,
+    log: createLogger(env.LOG_LEVEL),
+    database,
+    tokens: new TokenVerifier(database.prisma, BENCH_TOKEN),
+  });
+  return { url: await app.start(0, opts.host), database };
+}
