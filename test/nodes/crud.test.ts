@@ -145,6 +145,31 @@ describe('node registry CRUD', () => {
     expect((await app.gql(DeleteSlb, { id: slbId })).data?.deleteSlbNode).toBe(slbId);
     expect(codes(await app.gql(DeleteSlb, { id: slbId }))).toEqual(['NOT_FOUND']);
   });
+
+  it('forgets the health of a node given a new address (UNKNOWN until checked), not of a renamed one', async () => {
+    const cache = await app.gql(CreateCache, { input: { name: 'moving', host: 'old.local', apiPort: 80 } });
+    const id = cache.data?.createCacheNode.id ?? '';
+    const checked = {
+      status: 'HEALTHY',
+      lastPingedAt: new Date(),
+      healthLatencyMs: 3,
+      healthySince: new Date(),
+    } as const;
+    const health = async () =>
+      (await app.gql(`{ cacheNode(id: "${id}") { status health { status checkedAt latencyMs uptimeSeconds } } }`)).data;
+    await app.db.prisma.node.update({ where: { id }, data: checked });
+
+    await app.gql(UpdateCache, { id, input: { name: 'moving-renamed' } });
+    expect(await health()).toMatchObject({ cacheNode: { status: 'HEALTHY', health: { latencyMs: 3 } } });
+
+    await app.gql(UpdateCache, { id, input: { apiPort: 8080 } });
+    expect(await health()).toEqual({
+      cacheNode: {
+        status: 'UNKNOWN',
+        health: { status: 'UNKNOWN', checkedAt: null, latencyMs: null, uptimeSeconds: null },
+      },
+    });
+  });
 });
 
 describe('node registry bad input', () => {

@@ -72,6 +72,14 @@ export async function createNode(
   return node;
 }
 
+const UNCHECKED = {
+  status: 'UNKNOWN',
+  lastPingedAt: null,
+  healthLatencyMs: null,
+  healthDetail: null,
+  healthySince: null,
+} as const satisfies Partial<Node>;
+
 export async function updateNode(
   { db, nodeDirectory, events, principal }: NodeStore & Audit,
   kind: NodeKind,
@@ -82,9 +90,13 @@ export async function updateNode(
     kind === 'STREAMER' ? updateStreamerSchema : updateNodeSchema;
   const data = parseInput(schema, input, 'input');
   if (!isUuid(id)) throw notFound(NODE_KINDS[kind].label, id);
+  // A node given a new address has no health yet: what was observed at the old one says nothing
+  // about the new one. UNKNOWN until its next check decides (the monitor re-reads the stored state).
+  const moved = data.host !== undefined || data.apiPort !== undefined;
+  const write = moved ? { ...data, ...UNCHECKED } : data;
   let node: Node;
   try {
-    node = await withConflictAsError(kind, data.name, () => db.node.update({ where: { id, kind }, data }));
+    node = await withConflictAsError(kind, data.name, () => db.node.update({ where: { id, kind }, data: write }));
     nodeDirectory.forget(id);
   } catch (error) {
     if (isPrismaError(error, 'P2025')) throw notFound(NODE_KINDS[kind].label, id);
