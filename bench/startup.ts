@@ -89,7 +89,12 @@ async function startOnce(dataDir: string, via: 'node' | 'npm'): Promise<Sample> 
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
     }
     const readyMs = performance.now() - started;
-    const line = stdout.split('\n').find((l) => l.includes('"StreamGate ready"'));
+    // /ready can answer before the process has written its own "ready" log line.
+    const logged = () => stdout.split('\n').find((l) => l.includes('"StreamGate ready"'));
+    for (let waited = 0; !logged() && waited < 2_000; waited += 20) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const line = logged();
     const reportedMs = line ? (JSON.parse(line) as { startupMs?: number }).startupMs : undefined;
     return { readyMs, reportedMs };
   } finally {
