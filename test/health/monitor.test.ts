@@ -195,17 +195,33 @@ describe('writes', () => {
     const held = holdPings(node);
     const checking = h.monitor.checkAll();
     await held.arrived;
+    // As deleteNode does: the row goes, and the monitor is told at once.
+    await db.prisma.node.delete({ where: { id } });
+    h.monitor.forget('NODE', id);
+    held.release();
+    await checking;
+    // The check that was under way produced nothing: no transition (the node answered, so it
+    // would have been UNKNOWN -> HEALTHY), no event, no write.
+    expect(h.changes.filter((c) => c.subjectId === id)).toEqual([]);
+    expect(await stored(id)).toBeNull();
+    expect(h.monitor.stats().writes.failures).toBe(0);
+    await h.monitor.checkAll();
+    expect(h.changes.filter((c) => c.subjectId === id)).toEqual([]);
+    expect(await stored(id)).toBeNull();
+  });
+
+  it('a node deleted behind its back (another instance, SQL) gets no write: the UPDATE matches no row', async () => {
+    const { id } = await newNode();
+    const held = holdPings(node);
+    const checking = h.monitor.checkAll();
+    await held.arrived;
     await db.prisma.node.delete({ where: { id } });
     const before = statements.length;
     held.release();
     await checking;
-    // The write ran (one UPDATE for the round) and matched nothing for the deleted node.
     expect(statements.slice(before).filter((q) => /^\s*UPDATE "Node"/.test(q))).toHaveLength(1);
     expect(await stored(id)).toBeNull();
     expect(h.monitor.stats().writes.failures).toBe(0);
-    await h.monitor.checkAll();
-    expect(h.changes.filter((c) => c.subjectId === id && c.to === 'UNHEALTHY')).toEqual([]);
-    expect(await stored(id)).toBeNull();
   });
 
   it("a node moved while it is being checked does not get the old address's result", async () => {

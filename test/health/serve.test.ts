@@ -29,8 +29,18 @@ describe('health monitor in the served app', () => {
     const pings = () => node.requests.filter((r) => r.url === '/api/ping').length;
     await eventually(() => expect(pings()).toBeGreaterThanOrEqual(3), 10_000);
 
+    // Deleting a node through the API takes it off the schedule at once, not at the next listing.
+    const doomed = await t.gql<{ createSlbNode: { id: string } }, unknown>(
+      `mutation { createSlbNode(input: { name: "doomed", host: "127.0.0.1", apiPort: ${node.port} }) { id } }`,
+    );
+    const doomedId = doomed.data?.createSlbNode.id;
+    await eventually(() => expect(t.app.services.health.stats().scheduled).toBe(2), 10_000);
+    expect((await t.gql(`mutation { deleteSlbNode(id: "${doomedId}") }`)).data).toEqual({ deleteSlbNode: doomedId });
+    expect(t.app.services.health.stats().scheduled).toBe(1);
+
     await t.app.stop();
     const afterStop = pings();
+    expect(afterStop).toBeGreaterThanOrEqual(3);
     await new Promise((resolve) => setTimeout(resolve, 2_500));
     expect(pings(), 'no check after stop').toBe(afterStop);
   });

@@ -146,7 +146,7 @@ describe('node registry CRUD', () => {
     expect(codes(await app.gql(DeleteSlb, { id: slbId }))).toEqual(['NOT_FOUND']);
   });
 
-  it('forgets the health of a node given a new address (UNKNOWN until checked), not of a renamed one', async () => {
+  it('forgets the health of a node given a new address (UNKNOWN until checked), not of a renamed or re-sent one', async () => {
     const cache = await app.gql(CreateCache, { input: { name: 'moving', host: 'old.local', apiPort: 80 } });
     const id = cache.data?.createCacheNode.id ?? '';
     const checked = {
@@ -160,6 +160,9 @@ describe('node registry CRUD', () => {
     await app.db.prisma.node.update({ where: { id }, data: checked });
 
     await app.gql(UpdateCache, { id, input: { name: 'moving-renamed' } });
+    expect(await health()).toMatchObject({ cacheNode: { status: 'HEALTHY', health: { latencyMs: 3 } } });
+    // The full input again, same address: not a move.
+    await app.gql(UpdateCache, { id, input: { name: 'moving-renamed', host: 'old.local', apiPort: 80 } });
     expect(await health()).toMatchObject({ cacheNode: { status: 'HEALTHY', health: { latencyMs: 3 } } });
 
     await app.gql(UpdateCache, { id, input: { apiPort: 8080 } });

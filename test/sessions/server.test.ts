@@ -52,3 +52,27 @@ describe('shutdown', () => {
     expect(Number(row.framesRelayed)).toBe(prime.frames + 1);
   });
 });
+
+describe('who connected', () => {
+  it("records the operator's token as the actor of operator_connected (userId is only a label)", async () => {
+    const app = await startTestApp({ env: { EVENT_LOG_MIN_SEVERITY: 'INFO' } });
+    const s = await newSession(app);
+    const op = operator(app, s, 'someone-else');
+    await op.opened;
+    await eventually(async () => {
+      const res = await app.gql(
+        '{ events(source: "sessions", severity: [INFO]) { edges { node { type details actor { id name } } } } }',
+      );
+      const connected = (
+        res.data as { events: { edges: { node: { type: string; details: unknown; actor: unknown } }[] } }
+      ).events.edges.filter((e) => e.node.type === 'session.operator_connected');
+      expect(connected.map((e) => e.node)).toEqual([
+        {
+          type: 'session.operator_connected',
+          details: { sessionId: s.sessionId, userId: 'someone-else' },
+          actor: { id: 'env', name: 'ADMIN_TOKEN' },
+        },
+      ]);
+    });
+  });
+});

@@ -125,6 +125,17 @@ export class HealthMonitor {
   }
 
   /** Starts scheduled checks (unless HEALTH_MONITOR=off). */
+  /**
+   * Drops a subject at once (deleted, or given a new address) instead of at the next listing: a
+   * check of it still running produces no result, no transition and no write. A subject that
+   * still exists comes back with the next listing, seeded from what is stored for it.
+   */
+  forget(kind: HealthSubjectKind, id: string): void {
+    const key = keyOf(kind, id);
+    this.entries.delete(key);
+    this.schedule.remove(key);
+  }
+
   start(): void {
     if (this.started || this.halted) return;
     this.started = true;

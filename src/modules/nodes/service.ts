@@ -46,6 +46,8 @@ export interface NodeStore {
   db: Db;
   nodeDirectory: NodeDirectory;
   nodeAgent: Dispatcher;
+  /** Told when a node is deleted or moved, so no check of the old one is announced or written. */
+  health: Pick<HealthMonitor, 'forget'>;
 }
 
 export async function createNode(
@@ -81,7 +83,7 @@ const UNCHECKED = {
 } as const satisfies Partial<Node>;
 
 export async function updateNode(
-  { db, nodeDirectory, events, principal }: NodeStore & Audit,
+  { db, nodeDirectory, health, events, principal }: NodeStore & Audit,
   kind: NodeKind,
   id: string,
   input: unknown,
@@ -92,11 +94,15 @@ export async function updateNode(
   if (!isUuid(id)) throw notFound(NODE_KINDS[kind].label, id);
   // A node given a new address has no health yet: what was observed at the old one says nothing
   // about the new one. UNKNOWN until its next check decides (the monitor re-reads the stored state).
-  const moved = data.host !== undefined || data.apiPort !== undefined;
+  const before = data.host !== undefined || data.apiPort !== undefined ? await findNode(db, id, kind) : null;
+  const moved =
+    before !== null &&
+    (before.host !== (data.host ?? before.host) || before.apiPort !== (data.apiPort ?? before.apiPort));
   const write = moved ? { ...data, ...UNCHECKED } : data;
   let node: Node;
   try {
     node = await withConflictAsError(kind, data.name, () => db.node.update({ where: { id, kind }, data: write }));
+    if (moved) health.forget('NODE', id);
     nodeDirectory.forget(id);
   } catch (error) {
     if (isPrismaError(error, 'P2025')) throw notFound(NODE_KINDS[kind].label, id);
@@ -117,7 +123,7 @@ export async function updateNode(
 }
 
 export async function deleteNode(
-  { db, nodeDirectory, events, principal }: NodeStore & Audit,
+  { db, nodeDirectory, health, events, principal }: NodeStore & Audit,
   kind: NodeKind,
   id: string,
 ): Promise<string> {
@@ -132,6 +138,7 @@ export async function deleteNode(
   } finally {
     nodeDirectory.forget(id);
   }
+  health.forget('NODE', id);
   await events.record(
     {
       type: 'node.deleted',

@@ -82,7 +82,8 @@ export class LiveSessions {
           operatorDisconnects: true,
         },
       });
-      if (!row || row.status === 'FINISHED') return null;
+      // close() may have run while the row was being read: it must not miss a channel opened now.
+      if (!row || row.status === 'FINISHED' || this.closing) return null;
       let channel = this.hub.get(sessionId);
       if (!channel) {
         const base: Counters = {
@@ -156,7 +157,8 @@ export class LiveSessions {
   }
 
   /** Adds a raw operator (counted against the limit) and records it in the session's operators. */
-  async attachOperator(lease: Lease, subscriber: FrameSubscriber): Promise<AttachResult> {
+  /** `actor`: the token the operator connected with (the event log's "who"; `userId` is only a label). */
+  async attachOperator(lease: Lease, subscriber: FrameSubscriber, actor: Actor | null = null): Promise<AttachResult> {
     const { channel } = lease;
     const joined = channel.join(subscriber, this.options.maxOperators);
     lease.release();
@@ -172,10 +174,14 @@ export class LiveSessions {
       this.detach(channel, subscriber);
       return 'unavailable';
     }
-    this.emit('session.operator_connected', channel.sessionId, 'INFO', `operator ${subscriber.userId} connected`, {
-      sessionId: channel.sessionId,
-      userId: subscriber.userId,
-    });
+    this.emit(
+      'session.operator_connected',
+      channel.sessionId,
+      'INFO',
+      `operator ${subscriber.userId} connected`,
+      { sessionId: channel.sessionId, userId: subscriber.userId },
+      actor,
+    );
     return 'ok';
   }
 
@@ -219,8 +225,14 @@ export class LiveSessions {
       if (channel) {
         channel.close(CloseCode.SessionEnded);
         counters = channel.counters;
-        await this.flush(channel);
-        this.hub.remove(channel);
+        try {
+          await this.flush(channel);
+        } catch (error) {
+          // The session is FINISHED all the same; only its last second of counters is lost.
+          this.options.log.error({ err: error, sessionId }, 'could not store the final counters of an ended session');
+        } finally {
+          this.hub.remove(channel);
+        }
       }
       if (finished) {
         counters ??= await this.storedCounters(sessionId);
@@ -391,14 +403,18 @@ export class LiveSessions {
     severity: 'INFO' | 'WARN',
     message: string,
     details: Extract<AppEvent, { type: T }>['details'],
+    actor: Actor | null = null,
   ): void {
-    this.options.events.emit({
-      type,
-      source: 'sessions',
-      severity,
-      message: `session ${sessionId}: ${message}`,
-      details,
-    } as Extract<AppEvent, { type: T }>);
+    this.options.events.emit(
+      {
+        type,
+        source: 'sessions',
+        severity,
+        message: `session ${sessionId}: ${message}`,
+        details,
+      } as Extract<AppEvent, { type: T }>,
+      actor,
+    );
   }
 }
 

@@ -192,7 +192,7 @@ export class StreamRelay {
     if (!principal) return closeSocket(ws, CloseCode.Forbidden);
     const { channel } = lease;
     const operator = new SocketOperator(ws, target.userId, this.options.env.SESSION_OPERATOR_MAX_BUFFER);
-    const result = await this.live.attachOperator(lease, operator);
+    const result = await this.live.attachOperator(lease, operator, { id: principal.id, name: principal.name });
     if (result !== 'ok') return closeSocket(ws, this.refusal(result));
     if (!attach({ kind: 'operator', channel, operator })) {
       this.live.detachSubscriber(channel, operator, 1006);
