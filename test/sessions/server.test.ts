@@ -1,7 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import { startTestApp } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/db.js';
-import { eventually, newSession, operator, primed, publisher, sessionState, subscribeOverSse } from './helpers.js';
+import {
+  eventually,
+  newSession,
+  operator,
+  primed,
+  publisher,
+  RawPeer,
+  relayBase,
+  sessionState,
+  subscribeOverSse,
+} from './helpers.js';
 
 describe('keepalive', () => {
   it('cuts a peer that stops answering pings and keeps one that answers', async () => {
@@ -26,6 +36,24 @@ describe('keepalive', () => {
     expect([pub.isOpen, alive.isOpen]).toEqual([true, true]);
     await pub.send('still relayed');
     await alive.receivedCount(1);
+  });
+});
+
+describe('keepalive (publisher)', () => {
+  it('cuts a publisher that stops answering pings: the session goes back to WAITING and takes a new one', async () => {
+    const app = await startTestApp({ env: { WS_PING_INTERVAL_MS: '200' } });
+    const s = await newSession(app);
+    const url = `${relayBase(app)}/${s.sessionId}/${s.clientId}?key=${encodeURIComponent(s.streamKey)}`;
+    const dead = new RawPeer(url, { autoPong: false });
+    await dead.opened;
+    await eventually(async () => expect((await sessionState(app, s.sessionId)).status).toBe('ACTIVE'));
+    expect((await dead.closed).code).toBe(1006); // terminated, no close handshake
+    await eventually(async () => expect((await sessionState(app, s.sessionId)).status).toBe('WAITING'));
+    // The slot is free again: a live publisher is accepted and relayed.
+    const op = operator(app, s, 'op');
+    const pub = publisher(app, s);
+    await primed(pub, [op]);
+    expect((await sessionState(app, s.sessionId)).status).toBe('ACTIVE');
   });
 });
 
