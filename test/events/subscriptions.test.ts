@@ -1,9 +1,8 @@
-import { createClient } from 'graphql-ws';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket } from 'ws';
 import type { Context } from '../../src/context.js';
 import { graphql } from '../generated/gql.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { graphqlWsClient } from '../helpers/graphql-ws.js';
 import { dispose } from '../helpers/leftovers.js';
 import { readSse } from '../helpers/sse.js';
 import { sample, servicesOf, until } from './helpers.js';
@@ -78,13 +77,7 @@ interface Live {
 
 function overWs(app: TestApp, variables: Record<string, unknown>): Live {
   const received = new Received();
-  const client = createClient({
-    url: `${app.url.replace('http', 'ws')}/graphql`,
-    webSocketImpl: WebSocket,
-    retryAttempts: 0,
-    connectionParams: { authorization: `Bearer ${app.token}` },
-  });
-  dispose(client, (c) => c.dispose());
+  const client = graphqlWsClient(app);
   client.subscribe(
     { query: EVENT_LOGGED, variables },
     {

@@ -1,10 +1,9 @@
-import { type Client, createClient } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 import { beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import type { Context } from '../../src/context.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
-import { dispose } from '../helpers/leftovers.js';
+import { graphqlWsClient } from '../helpers/graphql-ws.js';
 import { readSse } from '../helpers/sse.js';
 import { eventually, FakeSource, FakeSubject, healthy, unhealthy } from './helpers.js';
 
@@ -54,13 +53,7 @@ beforeAll(async () => {
   const enveloped = app.app.yoga.getEnveloped({ principal: { id: 'test', name: 'test', role: 'admin' } } as never);
   ctx = (await enveloped.contextFactory()) as unknown as Context;
   node = await startFakeNode();
-  ws = createClient({
-    url: `${app.url.replace('http', 'ws')}/graphql`,
-    webSocketImpl: WebSocket,
-    retryAttempts: 0,
-    connectionParams: { authorization: `Bearer ${app.token}` },
-  });
-  dispose(ws, (c) => c.dispose());
+  ws = graphqlWsClient(app);
 });
 
 function overWs(kinds: string[] | null): { received: Received; stop: () => void } {

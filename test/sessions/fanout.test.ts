@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countQueries, createTestDatabase } from '../helpers/db.js';
+import { graphqlWsClient } from '../helpers/graphql-ws.js';
 import {
   EndSession,
   type FrameResult,
-  graphqlWsClient,
   newSession,
   operator,
   primed,

@@ -3,15 +3,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { graphql } from '../generated/gql.js';
 import { codes, startTestApp, type TestApp } from '../helpers/app.js';
 import { countQueries, createTestDatabase } from '../helpers/db.js';
-import {
-  CreateSession,
-  EndSession,
-  graphqlWsClient,
-  newSession,
-  SessionState,
-  subscribeOverSse,
-  subscribeOverWs,
-} from './helpers.js';
+import { graphqlWsClient } from '../helpers/graphql-ws.js';
+import { CreateSession, EndSession, newSession, SessionState, subscribeOverSse, subscribeOverWs } from './helpers.js';
 
 const Sessions = graphql(`
   query Sessions($first: Int, $after: String, $status: SessionStatus) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type Client, createClient } from 'graphql-ws';
+import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
 import { graphql } from '../generated/gql.js';
 import type { TestApp } from '../helpers/app.js';
@@ -215,18 +215,6 @@ export function operator(
     ...options,
     headers: header === null ? {} : { authorization: header },
   });
-}
-
-/** A graphql-ws client with the admin token, disposed after the file. */
-export function graphqlWsClient(app: TestApp): Client {
-  const client = createClient({
-    url: `${app.url.replace('http', 'ws')}/graphql`,
-    webSocketImpl: WebSocket,
-    retryAttempts: 0,
-    connectionParams: { authorization: `Bearer ${app.token}` },
-  });
-  dispose(client, (c) => c.dispose());
-  return client;
 }
 
 export interface FrameResult {

@@ -6,10 +6,10 @@ import { EventBus } from '../../src/modules/events/bus.js';
 import type { AppEvent } from '../../src/modules/events/types.js';
 import { CloseCode } from '../../src/modules/sessions/close-codes.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
+import { graphqlWsClient } from '../helpers/graphql-ws.js';
 import {
   EndSession,
   eventually,
-  graphqlWsClient,
   newSession,
   operator,
   primed,
