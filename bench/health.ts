@@ -41,6 +41,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import type { Database } from '../src/db/client.js';
+import { stopChild } from './lib/children.js';
 import { BENCH_TOKEN, startBenchStreamGate } from './lib/streamgate.js';
 
 const SUBJECTS = Number(process.env.BENCH_SUBJECTS ?? 5000);
@@ -325,19 +326,6 @@ function runJob(load: ChildProcess, job: LoadJob): Promise<LoadResult> {
   });
 }
 
-async function stop(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  await new Promise<void>((resolve) => {
-    const kill = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-    proc.once('exit', () => {
-      clearTimeout(kill);
-      resolve();
-    });
-    if (proc.connected) proc.disconnect();
-    else proc.kill();
-  });
-}
-
 interface Phase {
   monitor: 'on' | 'off';
   saturated: LoadResult;
@@ -378,7 +366,7 @@ async function phase(monitor: 'on' | 'off', ports: number[], load: ChildProcess)
     rate: RATE,
   });
   const appPaced = await ask<AppStats>(proc, 'stats', 'stats');
-  await stop(proc);
+  await stopChild(proc);
   for (const [name, l, a] of [
     ['saturated', saturated, appSaturated],
     ['paced', paced, appPaced],
@@ -476,7 +464,7 @@ async function main() {
       `${onApp.reduce((n, a) => n + a.failedWrites, 0)} failed`,
   );
   clearTimeout(watchdog);
-  await Promise.all([...children].map(stop));
+  await Promise.all([...children].map(stopChild));
 }
 
 const role = process.argv[2] as Role | undefined;
@@ -486,7 +474,7 @@ if (role) {
   try {
     await main();
   } catch (error) {
-    await Promise.all([...children].map(stop));
+    await Promise.all([...children].map(stopChild));
     throw error;
   }
 }

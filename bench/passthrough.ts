@@ -40,6 +40,7 @@ import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Pool, request } from 'undici';
 import { hashBody } from '../test/helpers/hash-body.js';
+import { stopChild } from './lib/children.js';
 import { BENCH_TOKEN, startBenchStreamGate } from './lib/streamgate.js';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 8);
@@ -421,21 +422,7 @@ async function main() {
 
 /** Children exit on disconnect (which writes their CPU profiles); a stuck one is killed. */
 async function stopChildren() {
-  await Promise.all(
-    children.map(
-      (proc) =>
-        new Promise<void>((resolve) => {
-          if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-          const kill = setTimeout(() => proc.kill('SIGKILL'), 5_000);
-          proc.once('exit', () => {
-            clearTimeout(kill);
-            resolve();
-          });
-          if (proc.connected) proc.disconnect();
-          else proc.kill();
-        }),
-    ),
-  );
+  await Promise.all(children.map(stopChild));
 }
 
 const role = process.argv[2] as Role | undefined;
