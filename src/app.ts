@@ -120,6 +120,7 @@ export function createApp(deps: AppDeps): App {
         await services.health.stop();
         await services.events.close();
         await services.nodeAgent.destroy(); // every request that used it has finished or been cut
+        await services.proxyAgent.destroy();
         await database.close();
       })();
       return stopping;

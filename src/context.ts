@@ -1,4 +1,4 @@
-import type { Agent } from 'undici';
+import { Agent } from 'undici';
 import type { Database, Db } from './db/client.js';
 import type { Env } from './env.js';
 import type { Logger } from './lib/logger.js';
@@ -7,6 +7,10 @@ import { EventBus } from './modules/events/bus.js';
 import { HealthMonitor } from './modules/health/monitor.js';
 import { createNodeAgent } from './modules/nodes/clients/index.js';
 import { NodeDirectory } from './modules/nodes/directory.js';
+import { ProxyHealthSource } from './modules/proxies/health.js';
+import { NpmClient } from './modules/proxies/npm/client.js';
+import { ProxyService } from './modules/proxies/service.js';
+import { NpmSync } from './modules/proxies/sync.js';
 import { StreamRelay } from './modules/sessions/relay.js';
 import { SettingsService } from './modules/settings/service.js';
 
@@ -30,6 +34,10 @@ export interface Services {
   health: HealthMonitor;
   /** Live sessions: the raw WebSocket relay and its hub (GraphQL frames subscribe to the hub). */
   relay: StreamRelay;
+  /** Reverse proxies: validation, lifecycle, Nginx Proxy Manager sync. */
+  proxies: ProxyService;
+  /** HTTP to proxy destinations (health checks) and to Nginx Proxy Manager; closed when the app stops. */
+  proxyAgent: Agent;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -40,7 +48,23 @@ export function createServices(deps: AppDeps): Services {
   const settings = new SettingsService({ db, events });
   const health = new HealthMonitor({ env, db, log, events, settings, nodeAgent });
   const relay = new StreamRelay({ env, db, log, events, tokens });
-  return { nodeDirectory: new NodeDirectory(db), nodeAgent, events, settings, health, relay };
+  // Its own pool: proxy destinations and NPM are not node APIs, and each is one host among many.
+  const proxyAgent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 } });
+  health.register(new ProxyHealthSource(db, proxyAgent, env.HEALTH_CHECK_TIMEOUT_MS));
+  const npm = npmSync(env, { db, events, log, dispatcher: proxyAgent });
+  const proxies = new ProxyService({ db, log, events, settings, health, npm });
+  return { nodeDirectory: new NodeDirectory(db), nodeAgent, events, settings, health, relay, proxies, proxyAgent };
+}
+
+/** Nginx Proxy Manager sync when NPM_URL (and, as env.ts requires, its credentials) are set. */
+function npmSync(
+  env: Env,
+  deps: { db: Database['prisma']; events: EventBus; log: Logger; dispatcher: Agent },
+): NpmSync | null {
+  const { NPM_URL: url, NPM_EMAIL: email, NPM_PASSWORD: password } = env;
+  if (!url || !email || !password) return null;
+  const client = new NpmClient({ url, email, password, timeoutMs: env.NPM_TIMEOUT_MS, dispatcher: deps.dispatcher });
+  return new NpmSync({ client, db: deps.db, events: deps.events, log: deps.log });
 }
 
 /** Per-operation context: resolvers reach dependencies only through it. */

@@ -75,6 +75,10 @@ const spec = {
   NPM_URL: { schema: optionalUrl(['http', 'https']), help: 'Nginx Proxy Manager URL for proxy sync; unset = off' },
   NPM_EMAIL: { schema: z.string().min(1).optional(), help: 'Nginx Proxy Manager login' },
   NPM_PASSWORD: { schema: z.string().min(1).optional(), help: 'Nginx Proxy Manager password' },
+  NPM_TIMEOUT_MS: {
+    schema: positiveInt.max(120_000).default(10_000),
+    help: 'one call to Nginx Proxy Manager longer than this fails (UPSTREAM_UNAVAILABLE)',
+  },
   PROXMOX_URL: { schema: optionalUrl(['http', 'https']), help: 'Proxmox API URL for route linking; unset = off' },
   PROXMOX_TOKEN_ID: { schema: z.string().min(1).optional(), help: 'Proxmox API token id' },
   PROXMOX_TOKEN_SECRET: { schema: z.string().min(1).optional(), help: 'Proxmox API token secret' },

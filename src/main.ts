@@ -12,7 +12,7 @@ const COMMANDS = {
 type Command = keyof typeof COMMANDS;
 
 /** Variables the CLI accepts (PROTOCOLS.md) whose features have not shipped yet. */
-const NOT_YET_USED = ['REDIS_URL', 'PROXY_PORT', 'ROUTES_FILE', 'NPM_URL', 'PROXMOX_URL'] as const;
+const NOT_YET_USED = ['REDIS_URL', 'PROXY_PORT', 'ROUTES_FILE', 'PROXMOX_URL'] as const;
 
 function usage(): string {
   const width = Math.max(...envHelp().map((v) => v.name.length));

@@ -3,6 +3,7 @@ import { builder } from './graphql/builder.js';
 import './modules/events/schema.js';
 import './modules/health/schema.js';
 import './modules/nodes/schema.js';
+import './modules/proxies/schema.js';
 import './modules/sessions/schema.js';
 import './modules/settings/schema.js';
 

@@ -474,6 +474,7 @@ onPostgres('streamgate migrate on PostgreSQL', { timeout: TIMEOUT }, () => {
         'ApiToken',
         'EventLog',
         'Node',
+        'Proxy',
         'Session',
         'SessionOperator',
         'Settings',

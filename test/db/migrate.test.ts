@@ -238,6 +238,7 @@ describe('the migrated database matches the Prisma schema', () => {
       'ApiToken',
       'EventLog',
       'Node',
+      'Proxy',
       'Session',
       'SessionOperator',
       'Settings',
@@ -336,5 +337,27 @@ describe('the migrated database matches the Prisma schema', () => {
       }),
     ]);
     await expect(prisma.settings.create({ data: { id: 2 } })).rejects.toThrow(/Settings_single_row_check/);
+  });
+
+  it('proxies: domain and NPM host are unique, and a domain is stored normalised', async () => {
+    const { prisma } = await createTestDatabase();
+    const proxy = await prisma.proxy.create({
+      data: { domain: 'app.example.com', destination: 'http://10.0.0.5:8080/', npmHostId: 7 },
+    });
+    expect(proxy).toMatchObject({ status: 'UNKNOWN', sslCertificateId: null, lastCheckedAt: null, healthySince: null });
+    expect(await prisma.proxy.findUniqueOrThrow({ where: { domain: 'app.example.com' } })).toEqual(proxy);
+    await expect(
+      prisma.proxy.create({ data: { domain: 'app.example.com', destination: 'http://10.0.0.6/' } }),
+    ).rejects.toMatchObject({ code: 'P2002' });
+    await expect(
+      prisma.proxy.create({ data: { domain: 'other.example.com', destination: 'http://10.0.0.6/', npmHostId: 7 } }),
+    ).rejects.toMatchObject({ code: 'P2002' });
+    // Uniqueness is case-insensitive because nothing else can be stored.
+    await expect(
+      prisma.proxy.create({ data: { domain: 'App.example.com', destination: 'http://10.0.0.6/' } }),
+    ).rejects.toThrow(/Proxy_domain_normalised/);
+    await expect(
+      prisma.proxy.create({ data: { domain: 'app.example.com.', destination: 'http://10.0.0.6/' } }),
+    ).rejects.toThrow(/Proxy_domain_normalised/);
   });
 });

@@ -35,12 +35,24 @@ export interface Actor {
 }
 
 type NodeRef = { id: string; kind: NodeKind; name: string };
+type ProxyRef = { id: string; domain: string };
 
 export type AppEvent =
   // Configuration changes (always stored, with the actor).
   | EventOf<'node.created', 'nodes', NodeRef & { host: string; apiPort: number }>
   | EventOf<'node.updated', 'nodes', NodeRef & { changes: Record<string, unknown> }>
   | EventOf<'node.deleted', 'nodes', NodeRef>
+  | EventOf<'proxy.created', 'proxies', ProxyRef & { destination: string; npmHostId: number | null }>
+  | EventOf<'proxy.updated', 'proxies', ProxyRef & { changes: Record<string, unknown> }>
+  | EventOf<'proxy.deleted', 'proxies', ProxyRef & { destination: string; npmHostId: number | null }>
+  // Nginx Proxy Manager and StreamGate disagree and could not be put back in step by themselves.
+  | EventOf<
+      'proxy.npm_out_of_step',
+      'proxies',
+      { proxyId: string | null; domain: string; npmHostId: number | null; operation: string; error: string }
+    >
+  // A proxy host StreamGate created earlier but never recorded (its database write failed) was removed.
+  | EventOf<'proxy.npm_orphan_removed', 'proxies', { domain: string; npmHostId: number }>
   | EventOf<
       'settings.updated',
       'system',
@@ -94,6 +106,9 @@ export const ALWAYS_STORED: ReadonlySet<AppEventType> = new Set<AppEventType>([
   'node.created',
   'node.updated',
   'node.deleted',
+  'proxy.created',
+  'proxy.updated',
+  'proxy.deleted',
   'settings.updated',
   'health.changed',
   'auth.token_generated',

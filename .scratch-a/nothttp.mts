@@ -1,0 +1,11 @@
+import { createServer as tcp } from 'node:net';
+import { httpProbe } from '/work/main/src/modules/proxies/validation/http-probe.ts';
+import { validateDestination, parseDestination } from '/work/main/src/modules/proxies/validation/pipeline.ts';
+let open = 0;
+const t = tcp((socket) => { open++; socket.on('close', () => { open--; console.log('server socket closed; open', open); }); socket.on('error', (e) => console.log('srv err', e.message)); socket.end('SSH-2.0-OpenSSH_9.6\r\n'); });
+await new Promise<void>((r) => t.listen(0, '127.0.0.1', r));
+const url = `http://127.0.0.1:${(t.address() as any).port}/`;
+console.log(await validateDestination(url));
+await new Promise((r) => setTimeout(r, 1000));
+console.log('open after 1s', open);
+process.exit(0);

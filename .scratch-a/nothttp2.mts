@@ -1,0 +1,11 @@
+import { createServer as tcp, Socket } from 'node:net';
+import { httpProbe } from '/work/main/src/modules/proxies/validation/http-probe.ts';
+import { parseDestination } from '/work/main/src/modules/proxies/validation/pipeline.ts';
+let open = 0;
+const t = tcp((socket) => { open++; socket.on('close', () => { open--; console.log('server socket closed; open', open); }); socket.on('error', (e) => console.log('srv err', e.message)); socket.end('SSH-2.0-OpenSSH_9.6\r\n'); });
+await new Promise<void>((r) => t.listen(0, '127.0.0.1', r));
+const d = (parseDestination(`http://127.0.0.1:${(t.address() as any).port}/`) as any).destination;
+console.log(await httpProbe(d, { timeoutMs: 5000, addresses: ['127.0.0.1'] }));
+await new Promise((r) => setTimeout(r, 500));
+console.log('open', open, (process as any)._getActiveHandles().filter((h: any) => h instanceof Socket && h.remotePort).map((s: any) => [s.localPort, s.remotePort, s.destroyed, s.readyState]));
+process.exit(0);

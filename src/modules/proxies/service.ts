@@ -1,0 +1,254 @@
+import type { Db } from '../../db/client.js';
+import { Prisma, type Proxy as ProxyRow } from '../../generated/prisma/client.js';
+import { appError, conflict, notFound } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
+import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
+import { parseInput } from '../../lib/validate.js';
+import type { EventBus } from '../events/bus.js';
+import type { Actor } from '../events/types.js';
+import type { HealthMonitor } from '../health/monitor.js';
+import { isUuid } from '../nodes/validation.js';
+import type { SettingsService } from '../settings/service.js';
+import { createProxySchema, updateProxySchema } from './input.js';
+import { type AllProxies, mergeListing } from './listing.js';
+import type { NpmSync } from './sync.js';
+import { parseDestination, validateDestination, validationSteps } from './validation/pipeline.js';
+import type { Destination, ValidationOptions, ValidationResult, ValidationStep } from './validation/types.js';
+
+export type { ProxyRow };
+
+/** What a create or update answers: the proxy (null when nothing was changed) and its validation. */
+export interface ProxyPayload {
+  proxy: ProxyRow | null;
+  validation: ValidationResult;
+}
+
+export interface ProxyServiceOptions {
+  db: Db;
+  log: Logger;
+  events: EventBus;
+  settings: SettingsService;
+  health: Pick<HealthMonitor, 'forget'>;
+  /** Nginx Proxy Manager sync; null when NPM_URL is not configured. */
+  npm: NpmSync | null;
+  /** Test knob: shorter pipeline timeouts. */
+  validation?: ValidationOptions['timeouts'];
+}
+
+const CURSOR_PREFIX = 'proxy';
+
+/** An update that does not touch the destination runs no pipeline: nothing new to validate. */
+const NOT_REVALIDATED: ValidationResult = { ok: true, steps: [] };
+
+/** What is observed about a destination says nothing about a new one: UNKNOWN until checked. */
+const UNCHECKED = {
+  status: 'UNKNOWN',
+  lastCheckedAt: null,
+  healthLatencyMs: null,
+  healthDetail: null,
+  healthySince: null,
+} as const satisfies Partial<ProxyRow>;
+
+/**
+ * Proxy lifecycle: validate, then change Nginx Proxy Manager (when configured) and the database so
+ * that either both change or neither does (see sync.ts for the order and the compensations).
+ * Changes run one at a time per process, so two edits never interleave their NPM and database
+ * writes; a change made meanwhile by another instance is detected by `updatedAt` and refused.
+ */
+export class ProxyService {
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly options: ProxyServiceOptions) {}
+
+  get npmEnabled(): boolean {
+    return this.options.npm !== null;
+  }
+
+  /** The pipeline at once (validateProxy): no side effects beyond the probes themselves. */
+  validate(destination: string, signal?: AbortSignal): Promise<ValidationResult> {
+    return validateDestination(destination, { signal, timeouts: this.options.validation });
+  }
+
+  /** The same pipeline, step by step as each completes (validateProxyProgress). */
+  validateSteps(destination: string, signal?: AbortSignal): AsyncGenerator<ValidationStep> {
+    return validationSteps(destination, { signal, timeouts: this.options.validation });
+  }
+
+  async list(args: PageArgs) {
+    const query = pageQuery(CURSOR_PREFIX, args, isUuid);
+    const rows = await this.options.db.proxy.findMany({
+      where: query.afterKey ? { id: { gt: query.afterKey } } : {},
+      orderBy: { id: 'asc' },
+      take: query.take,
+    });
+    return toPage(CURSOR_PREFIX, rows, query, (p) => p.id);
+  }
+
+  /** A proxy by id; null for unknown or malformed ids. */
+  find(id: string): Promise<ProxyRow | null> {
+    if (!isUuid(id)) return Promise.resolve(null);
+    return this.options.db.proxy.findUnique({ where: { id } });
+  }
+
+  async create(input: unknown, actor: Actor): Promise<ProxyPayload> {
+    const { domain, destination: raw } = parseInput(createProxySchema, input, 'input');
+    await this.assertDomainFree(domain);
+    const validation = await this.validate(raw);
+    if (!validation.ok) return { proxy: null, validation };
+    const destination = parsed(raw);
+    const proxy = await this.exclusive(async () => {
+      await this.assertDomainFree(domain);
+      const { db, npm, settings } = this.options;
+      const insert = (extra: { npmHostId: number | null; sslCertificateId: number | null }) =>
+        withDomainConflict(domain, () => db.proxy.create({ data: { domain, destination: destination.url, ...extra } }));
+      if (!npm) return insert({ npmHostId: null, sslCertificateId: null });
+      const certificateId = (await settings.get()).sslCertificateId;
+      return npm.create(domain, destination, certificateId, (npmHostId) =>
+        insert({ npmHostId, sslCertificateId: certificateId }),
+      );
+    });
+    await this.options.events.record(
+      {
+        type: 'proxy.created',
+        source: 'proxies',
+        severity: 'INFO',
+        message: `proxy ${proxy.domain} → ${proxy.destination} created`,
+        details: { id: proxy.id, domain: proxy.domain, destination: proxy.destination, npmHostId: proxy.npmHostId },
+      },
+      actor,
+    );
+    return { proxy, validation };
+  }
+
+  async update(id: string, input: unknown, actor: Actor): Promise<ProxyPayload> {
+    const data = parseInput(updateProxySchema, input, 'input');
+    const before = await this.find(id);
+    if (!before) throw notFound('proxy', id);
+    const domain = data.domain ?? before.domain;
+    if (domain !== before.domain) await this.assertDomainFree(domain, id);
+    // The same destination written differently (e.g. a default port spelled out) is no change.
+    const normalised = data.destination === undefined ? undefined : parseDestination(data.destination);
+    const sameDestination =
+      data.destination === undefined || (normalised?.ok === true && normalised.destination.url === before.destination);
+    let validation = NOT_REVALIDATED;
+    if (!sameDestination && data.destination !== undefined) {
+      validation = await this.validate(data.destination);
+      if (!validation.ok) return { proxy: null, validation };
+    }
+    const destination = parsed(sameDestination ? before.destination : (data.destination as string));
+    const moved = destination.url !== before.destination;
+
+    const proxy = await this.exclusive(async () => {
+      const current = await this.find(id);
+      if (!current) throw notFound('proxy', id);
+      if (current.updatedAt.getTime() !== before.updatedAt.getTime()) throw changedMeanwhile(id);
+      if (domain !== current.domain) await this.assertDomainFree(domain, id);
+      const { db, npm, settings } = this.options;
+      // Conditional on `updatedAt`: a change another instance made since we read it is not overwritten.
+      const write = async (extra: { npmHostId?: number | null; sslCertificateId?: number | null }) => {
+        const { count } = await withDomainConflict(domain, () =>
+          db.proxy.updateMany({
+            where: { id, updatedAt: current.updatedAt },
+            data: { domain, destination: destination.url, ...(moved ? UNCHECKED : {}), ...extra },
+          }),
+        );
+        if (count === 0) throw changedMeanwhile(id);
+        return db.proxy.findUniqueOrThrow({ where: { id } });
+      };
+      if (!npm) return write({});
+      const certificateId = current.sslCertificateId ?? (await settings.get()).sslCertificateId;
+      return npm.update(current, domain, destination, certificateId, (npmHostId) =>
+        write({ npmHostId, sslCertificateId: certificateId }),
+      );
+    });
+    if (moved) this.options.health.forget('PROXY', id);
+
+    const changes: Record<string, unknown> = {};
+    if (proxy.domain !== before.domain) changes.domain = proxy.domain;
+    if (proxy.destination !== before.destination) changes.destination = proxy.destination;
+    await this.options.events.record(
+      {
+        type: 'proxy.updated',
+        source: 'proxies',
+        severity: 'INFO',
+        message: `proxy ${proxy.domain} updated: ${Object.keys(changes).join(', ') || 'nothing changed'}`,
+        details: { id, domain: proxy.domain, changes },
+      },
+      actor,
+    );
+    return { proxy, validation };
+  }
+
+  async delete(id: string, actor: Actor): Promise<string> {
+    const existing = await this.find(id);
+    if (!existing) throw notFound('proxy', id);
+    const deleted = await this.exclusive(async () => {
+      const current = await this.find(id);
+      if (!current) throw notFound('proxy', id);
+      const { db, npm } = this.options;
+      const remove = async () => {
+        try {
+          return await db.proxy.delete({ where: { id } });
+        } catch (error) {
+          if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') return null;
+          throw error;
+        }
+      };
+      const removed = npm ? await npm.delete(current, remove) : await remove();
+      if (!removed) throw notFound('proxy', id);
+      return removed;
+    });
+    this.options.health.forget('PROXY', id);
+    await this.options.events.record(
+      {
+        type: 'proxy.deleted',
+        source: 'proxies',
+        severity: 'INFO',
+        message: `proxy ${deleted.domain} deleted`,
+        details: { id, domain: deleted.domain, destination: deleted.destination, npmHostId: deleted.npmHostId },
+      },
+      actor,
+    );
+    return id;
+  }
+
+  /** StreamGate's proxies (creation order) merged with NPM's other proxy hosts. */
+  async allProxies(): Promise<AllProxies> {
+    const proxies = await this.options.db.proxy.findMany({ orderBy: { id: 'asc' } });
+    return mergeListing(proxies, this.options.npm);
+  }
+
+  /** Runs proxy changes one after another, so NPM and the database see them in the same order. */
+  private exclusive<T>(change: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(change, change);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  private async assertDomainFree(domain: string, exceptId?: string): Promise<void> {
+    const taken = await this.options.db.proxy.findUnique({ where: { domain }, select: { id: true } });
+    if (taken && taken.id !== exceptId) throw domainTaken(domain);
+  }
+}
+
+/** A destination the pipeline accepted (or that was stored after it did): its parsed form. */
+function parsed(raw: string): Destination {
+  const result = parseDestination(raw);
+  if (!result.ok) throw new Error(`destination passed validation but does not parse: ${result.detail}`);
+  return result.destination;
+}
+
+export const domainTaken = (domain: string) => conflict(`a proxy for ${domain} already exists`, 'input.domain');
+
+const changedMeanwhile = (id: string) =>
+  appError('CONFLICT', `proxy ${id} was changed by someone else meanwhile; read it again and retry`);
+
+/** The database's unique index on domain, as the API's CONFLICT (a create racing another). */
+async function withDomainConflict<T>(domain: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') throw domainTaken(domain);
+    throw error;
+  }
+}

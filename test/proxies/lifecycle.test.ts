@@ -1,0 +1,338 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { codes, startTestApp, type TestApp } from '../helpers/app.js';
+import { closedPort, startUpstream, type Upstream } from './helpers.js';
+
+/** Proxies without Nginx Proxy Manager: validation gates every write; the event log has each change. */
+
+const PROXY_FIELDS = 'id domain destination sslCertificateId npmHostId health { status checkedAt latencyMs detail }';
+const PAYLOAD = `proxy { ${PROXY_FIELDS} } validation { ok steps { name ok durationMs detail hint } }`;
+
+interface Step {
+  name: string;
+  ok: boolean;
+  durationMs: number;
+  detail: string | null;
+  hint: string | null;
+}
+interface ProxyShape {
+  id: string;
+  domain: string;
+  destination: string;
+  sslCertificateId: number | null;
+  npmHostId: number | null;
+  health: { status: string; checkedAt: string | null; latencyMs: number | null; detail: string | null };
+}
+interface Payload {
+  proxy: ProxyShape | null;
+  validation: { ok: boolean; steps: Step[] };
+}
+
+let t: TestApp;
+let upstream: Upstream;
+
+beforeAll(async () => {
+  t = await startTestApp();
+  upstream = await startUpstream();
+});
+
+async function create(domain: string, destination: string) {
+  return t.gql<{ createProxy: Payload }, unknown>(
+    `mutation($input: CreateProxyInput!) { createProxy(input: $input) { ${PAYLOAD} } }`,
+    { input: { domain, destination } },
+  );
+}
+
+async function update(id: string, input: Record<string, unknown>) {
+  return t.gql<{ updateProxy: Payload }, unknown>(
+    `mutation($id: ID!, $input: UpdateProxyInput!) { updateProxy(id: $id, input: $input) { ${PAYLOAD} } }`,
+    { id, input },
+  );
+}
+
+async function proxyCount(): Promise<number> {
+  return t.db.prisma.proxy.count();
+}
+
+async function auditTypes(): Promise<{ type: string; actorName: string | null; details: unknown }[]> {
+  // Audit entries are awaited by the mutation: they are in the log once it has answered.
+  return t.db.prisma.eventLog.findMany({
+    where: { source: 'proxies' },
+    orderBy: { seq: 'asc' },
+    select: { type: true, actorName: true, details: true },
+  });
+}
+
+describe('createProxy', () => {
+  it('validates, saves the proxy normalised, and logs who created it', async () => {
+    const before = (await auditTypes()).length;
+    const res = await create('Media.Example.COM.', `http://127.0.0.1:${upstream.port}`);
+    expect(res.errors).toBeUndefined();
+    const payload = res.data?.createProxy;
+    expect(payload?.validation.ok).toBe(true);
+    expect(payload?.validation.steps.map((s) => [s.name, s.ok])).toEqual([
+      ['SYNTAX', true],
+      ['DNS', true],
+      ['TCP', true],
+      ['HTTP', true],
+    ]);
+    expect(payload?.proxy).toMatchObject({
+      domain: 'media.example.com',
+      destination: `http://127.0.0.1:${upstream.port}/`,
+      sslCertificateId: null,
+      npmHostId: null,
+      health: { status: 'UNKNOWN', checkedAt: null },
+    });
+    const id = payload?.proxy?.id as string;
+    const read = await t.gql(`query($id: ID!) { proxy(id: $id) { ${PROXY_FIELDS} } }`, { id });
+    expect(read.data).toEqual({ proxy: payload?.proxy });
+    const list = await t.gql<{ proxies: { edges: { node: { id: string } }[] } }, unknown>(
+      '{ proxies(first: 100) { edges { node { id } } pageInfo { hasNextPage } } }',
+    );
+    expect(list.data?.proxies.edges.map((e) => e.node.id)).toContain(id);
+
+    const audit = (await auditTypes()).slice(before);
+    expect(audit).toEqual([
+      {
+        type: 'proxy.created',
+        actorName: 'ADMIN_TOKEN',
+        details: {
+          id,
+          domain: 'media.example.com',
+          destination: `http://127.0.0.1:${upstream.port}/`,
+          npmHostId: null,
+        },
+      },
+    ]);
+  });
+
+  it('creates nothing when validation fails, and says why in the payload', async () => {
+    const before = await proxyCount();
+    const port = await closedPort();
+    const res = await create('dead.example.com', `http://127.0.0.1:${port}/`);
+    expect(res.errors).toBeUndefined();
+    expect(res.data?.createProxy.proxy).toBeNull();
+    const validation = res.data?.createProxy.validation as Payload['validation'];
+    expect(validation.ok).toBe(false);
+    expect(validation.steps.map((s) => [s.name, s.ok])).toEqual([
+      ['SYNTAX', true],
+      ['DNS', true],
+      ['TCP', false],
+    ]);
+    expect(validation.steps[2]?.hint).toBe(
+      `Port ${port} is not accepting connections. Check if the service is running and the port is correct.`,
+    );
+
+    const syntax = await create('bad.example.com', 'ftp://127.0.0.1/file');
+    expect(syntax.data?.createProxy.proxy).toBeNull();
+    expect(syntax.data?.createProxy.validation.steps.map((s) => [s.name, s.ok])).toEqual([['SYNTAX', false]]);
+    expect(await proxyCount()).toBe(before);
+  });
+
+  it('refuses a domain that is not a host name, before any probe', async () => {
+    const hits = upstream.paths.length;
+    for (const domain of ['not a domain', '10.0.0.1', '-bad.example.com', '', `${'a'.repeat(64)}.example.com`]) {
+      const res = await create(domain, upstream.url);
+      expect(codes(res), domain).toEqual(['BAD_USER_INPUT']);
+      expect(res.errors?.[0]?.extensions?.field).toBe('input.domain');
+    }
+    expect(upstream.paths.length, 'no destination was probed').toBe(hits);
+  });
+
+  it('refuses a domain already taken, whatever its case: CONFLICT, nothing created', async () => {
+    const first = await create('taken.example.com', upstream.url);
+    expect(first.data?.createProxy.proxy?.domain).toBe('taken.example.com');
+    const before = await proxyCount();
+    const hits = upstream.paths.length;
+    const again = await create('TAKEN.example.com', upstream.url);
+    expect(codes(again)).toEqual(['CONFLICT']);
+    expect(again.errors?.[0]?.message).toBe('a proxy for taken.example.com already exists');
+    expect(again.errors?.[0]?.extensions?.field).toBe('input.domain');
+    expect(await proxyCount()).toBe(before);
+    expect(upstream.paths.length, 'a taken domain is refused before validation').toBe(hits);
+  });
+
+  it('two creates of the same domain at once: one wins, the other is CONFLICT', async () => {
+    const [a, b] = await Promise.all([
+      create('race.example.com', upstream.url),
+      create('race.example.com', upstream.url),
+    ]);
+    const outcomes = [a, b].map((r) => (r.data?.createProxy.proxy ? 'created' : codes(r)[0])).sort();
+    expect(outcomes).toEqual(['CONFLICT', 'created']);
+    expect(await t.db.prisma.proxy.count({ where: { domain: 'race.example.com' } })).toBe(1);
+  });
+});
+
+describe('updateProxy', () => {
+  it('a domain-only change is not re-validated; a destination change is, and resets health', async () => {
+    const created = await create('move.example.com', upstream.url);
+    const id = created.data?.createProxy.proxy?.id as string;
+    // Observed healthy at the first destination.
+    await t.app.services.health.checkAll();
+    const checked = await t.gql<{ proxy: ProxyShape }, unknown>(`{ proxy(id: "${id}") { ${PROXY_FIELDS} } }`);
+    expect(checked.data?.proxy.health.status).toBe('HEALTHY');
+
+    const renamed = await update(id, { domain: 'moved.example.com' });
+    expect(renamed.errors).toBeUndefined();
+    expect(renamed.data?.updateProxy.validation).toEqual({ ok: true, steps: [] });
+    expect(renamed.data?.updateProxy.proxy).toMatchObject({
+      domain: 'moved.example.com',
+      health: { status: 'HEALTHY' },
+    });
+
+    // The same destination spelled differently is no change either.
+    const same = await update(id, { destination: `HTTP://127.0.0.1:${upstream.port}` });
+    expect(same.data?.updateProxy.validation).toEqual({ ok: true, steps: [] });
+
+    const other = await startUpstream();
+    const moved = await update(id, { destination: other.url });
+    expect(moved.errors).toBeUndefined();
+    expect(moved.data?.updateProxy.validation.steps.map((s) => s.name)).toEqual(['SYNTAX', 'DNS', 'TCP', 'HTTP']);
+    expect(moved.data?.updateProxy.proxy).toMatchObject({
+      destination: other.url,
+      health: { status: 'UNKNOWN', checkedAt: null },
+    });
+
+    const audit = (await auditTypes()).filter((e) => (e.details as { id?: string }).id === id);
+    expect(audit.map((e) => [e.type, (e.details as { changes?: unknown }).changes])).toEqual([
+      ['proxy.created', undefined],
+      ['proxy.updated', { domain: 'moved.example.com' }],
+      ['proxy.updated', {}],
+      ['proxy.updated', { destination: other.url }],
+    ]);
+  });
+
+  it('a destination that fails validation changes nothing', async () => {
+    const created = await create('keep.example.com', upstream.url);
+    const proxy = created.data?.createProxy.proxy as ProxyShape;
+    const res = await update(proxy.id, { domain: 'kept.example.com', destination: 'http://nowhere.invalid/' });
+    expect(res.errors).toBeUndefined();
+    expect(res.data?.updateProxy.proxy).toBeNull();
+    expect(res.data?.updateProxy.validation.steps.map((s) => [s.name, s.ok])).toEqual([
+      ['SYNTAX', true],
+      ['DNS', false],
+    ]);
+    expect(res.data?.updateProxy.validation.steps[1]?.hint).toBe(
+      'Domain cannot be resolved. Check DNS settings or use an IP address.',
+    );
+    expect(await t.db.prisma.proxy.findUnique({ where: { id: proxy.id } })).toMatchObject({
+      domain: 'keep.example.com',
+      destination: upstream.url,
+    });
+  });
+
+  it("another proxy's domain is CONFLICT; bad input and unknown ids are clear errors", async () => {
+    const a = (await create('one.example.com', upstream.url)).data?.createProxy.proxy as ProxyShape;
+    await create('two.example.com', upstream.url);
+    expect(codes(await update(a.id, { domain: 'Two.Example.com' }))).toEqual(['CONFLICT']);
+    expect(codes(await update(a.id, {}))).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await update(a.id, { domain: 'no spaces.example.com' }))).toEqual(['BAD_USER_INPUT']);
+    expect(codes(await update('0191e0a0-0000-7000-8000-000000000001', { domain: 'x.example.com' }))).toEqual([
+      'NOT_FOUND',
+    ]);
+    expect(codes(await update('not-an-id', { domain: 'x.example.com' }))).toEqual(['NOT_FOUND']);
+    expect((await t.db.prisma.proxy.findUnique({ where: { id: a.id } }))?.domain).toBe('one.example.com');
+  });
+});
+
+describe('deleteProxy', () => {
+  it('removes it everywhere and logs it; a second delete is NOT_FOUND', async () => {
+    const proxy = (await create('gone.example.com', upstream.url)).data?.createProxy.proxy as ProxyShape;
+    await t.app.services.health.checkAll();
+    expect(t.app.services.health.stats().subjects).toBeGreaterThan(0);
+    const res = await t.gql(`mutation { deleteProxy(id: "${proxy.id}") }`);
+    expect(res.data).toEqual({ deleteProxy: proxy.id });
+    expect((await t.gql(`{ proxy(id: "${proxy.id}") { id } }`)).data).toEqual({ proxy: null });
+    const audit = (await auditTypes()).at(-1);
+    expect(audit).toEqual({
+      type: 'proxy.deleted',
+      actorName: 'ADMIN_TOKEN',
+      details: { id: proxy.id, domain: 'gone.example.com', destination: upstream.url, npmHostId: null },
+    });
+    expect(codes(await t.gql(`mutation { deleteProxy(id: "${proxy.id}") }`))).toEqual(['NOT_FOUND']);
+    // Its domain is free again.
+    expect((await create('gone.example.com', upstream.url)).data?.createProxy.proxy?.domain).toBe('gone.example.com');
+  });
+});
+
+describe('validateProxy', () => {
+  it('reports every step and creates nothing', async () => {
+    const before = await proxyCount();
+    const res = await t.gql<{ validateProxy: Payload['validation'] }, unknown>(
+      'mutation($d: String!) { validateProxy(input: { destination: $d }) { ok steps { name ok durationMs detail hint } } }',
+      { d: upstream.url },
+    );
+    expect(res.data?.validateProxy.ok).toBe(true);
+    expect(res.data?.validateProxy.steps.every((s) => s.hint === null && s.durationMs >= 0)).toBe(true);
+    const failed = await t.gql<{ validateProxy: Payload['validation'] }, unknown>(
+      'mutation { validateProxy(input: { destination: "http://user:pw@127.0.0.1/" }) { ok steps { name ok detail } } }',
+    );
+    expect(failed.data?.validateProxy).toMatchObject({ ok: false, steps: [{ name: 'SYNTAX', ok: false }] });
+    expect(await proxyCount()).toBe(before);
+  });
+
+  it('needs a token', async () => {
+    const res = await t.gql(
+      'mutation { validateProxy(input: { destination: "http://127.0.0.1/" }) { ok } }',
+      {},
+      {
+        token: null,
+      },
+    );
+    expect(res.status).toBe(401);
+    expect(codes(res)).toEqual(['UNAUTHENTICATED']);
+  });
+});
+
+describe('health of proxies', () => {
+  it('checks each destination like a node: transitions are events, health is on the proxy', async () => {
+    const flaky = await startUpstream(200);
+    const proxy = (await create('flaky.example.com', flaky.url)).data?.createProxy.proxy as ProxyShape;
+    const health = t.app.services.health;
+    await health.checkAll();
+    const read = async () =>
+      (await t.gql<{ proxy: ProxyShape }, unknown>(`{ proxy(id: "${proxy.id}") { ${PROXY_FIELDS} } }`)).data?.proxy;
+    expect((await read())?.health).toMatchObject({ status: 'HEALTHY', detail: 'HTTP 200' });
+    expect(flaky.paths.at(-1)).toBe('/');
+
+    flaky.status = 503;
+    for (let i = 0; i < 3; i++) await health.checkAll(); // the failure threshold (3)
+    const after = await read();
+    expect(after?.health.status).toBe('UNHEALTHY');
+    expect(after?.health.detail).toContain('503');
+
+    const changes = await t.db.prisma.eventLog.findMany({
+      where: { type: 'health.changed' },
+      orderBy: { seq: 'asc' },
+      select: { details: true },
+    });
+    const ofProxy = changes
+      .map((c) => c.details as { subjectKind: string; subjectId: string; from: string; to: string })
+      .filter((d) => d.subjectId === proxy.id);
+    expect(ofProxy.map((d) => [d.subjectKind, d.from, d.to])).toEqual([
+      ['PROXY', 'UNKNOWN', 'HEALTHY'],
+      ['PROXY', 'HEALTHY', 'UNHEALTHY'],
+    ]);
+  });
+
+  it('a deleted proxy is dropped from the monitor at once', async () => {
+    const proxy = (await create('dropped.example.com', upstream.url)).data?.createProxy.proxy as ProxyShape;
+    const health = t.app.services.health;
+    await health.checkAll();
+    const subjects = health.stats().subjects;
+    await t.gql(`mutation { deleteProxy(id: "${proxy.id}") }`);
+    expect(health.stats().subjects).toBe(subjects - 1);
+  });
+});
+
+describe('allProxies without Nginx Proxy Manager', () => {
+  it("is StreamGate's proxies alone, and says sync is off", async () => {
+    const res = await t.gql<
+      { allProxies: { items: { source: string; readOnly: boolean; inSync: boolean | null }[]; npm: unknown } },
+      unknown
+    >('{ allProxies { items { source readOnly inSync proxy { id } } npm { enabled reachable error } } }');
+    expect(res.data?.allProxies.npm).toEqual({ enabled: false, reachable: null, error: null });
+    const items = res.data?.allProxies.items ?? [];
+    expect(items.length).toBe(await proxyCount());
+    expect(items.every((i) => i.source === 'STREAMGATE' && !i.readOnly && i.inSync === null)).toBe(true);
+  });
+});
