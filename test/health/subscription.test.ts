@@ -5,7 +5,8 @@ import { startTestApp, type TestApp } from '../helpers/app.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { graphqlWsClient } from '../helpers/graphql-ws.js';
 import { readSse } from '../helpers/sse.js';
-import { eventually, FakeSource, FakeSubject, healthy, unhealthy } from './helpers.js';
+import { startUpstream, type Upstream } from '../proxies/helpers.js';
+import { eventually } from './helpers.js';
 
 /**
  * healthChanged through the real server, over graphql-ws and SSE. Transitions are driven by
@@ -47,12 +48,14 @@ let app: TestApp;
 let ctx: Context;
 let node: FakeNode;
 let ws: Client;
+let upstream: Upstream;
 
 beforeAll(async () => {
   app = await startTestApp({ env: { HEALTH_MONITOR: 'off' } });
   const enveloped = app.app.yoga.getEnveloped({ principal: { id: 'test', name: 'test', role: 'admin' } } as never);
   ctx = (await enveloped.contextFactory()) as unknown as Context;
   node = await startFakeNode();
+  upstream = await startUpstream(200);
   ws = graphqlWsClient(app);
 });
 
@@ -107,10 +110,13 @@ describe('healthChanged', () => {
       `mutation { createCacheNode(input: { name: "watched", host: "127.0.0.1", apiPort: ${node.port} }) { id } }`,
     );
     const id = created.data?.createCacheNode.id ?? '';
-    const proxies = new FakeSource('PROXY');
-    const proxy = new FakeSubject('01a20000-0000-7000-8000-0000000000aa', unhealthy, 'edge proxy');
-    proxies.add(proxy);
-    ctx.health.register(proxies);
+    const createdProxy = await app.gql<{ createProxy: { proxy: { id: string } } }, unknown>(
+      `mutation { createProxy(input: { domain: "edge.example.com", destination: "${upstream.url}" }) { proxy { id } } }`,
+    );
+    const proxy = { id: createdProxy.data?.createProxy.proxy.id ?? '' };
+    const proxies = ctx.health.sourceOf('PROXY');
+    if (!proxies) throw new Error('no PROXY health source');
+    upstream.status = 503;
 
     // 1. A node becomes HEALTHY (its first result).
     await pingAs('up', id);
@@ -122,14 +128,21 @@ describe('healthChanged', () => {
 
     // 2. A proxy becomes UNHEALTHY.
     await ctx.health.checkNow(proxies, proxy.id);
-    const second = { subjectKind: 'PROXY', subjectId: proxy.id, from: 'UNKNOWN', to: 'UNHEALTHY', detail: 'down' };
+    const second = {
+      subjectKind: 'PROXY',
+      subjectId: proxy.id,
+      name: 'edge.example.com',
+      from: 'UNKNOWN',
+      to: 'UNHEALTHY',
+      detail: 'HTTP 503',
+    };
     expect(await proxiesWs.received.nth(1)).toMatchObject(second);
     expect(await allWs.received.nth(2)).toMatchObject(second);
 
     // 3. The node goes down (third failure) and the proxy recovers (second success). Each stream's
     // next item shows it skipped what it did not ask for: streams deliver in order.
     for (let i = 0; i < 3; i++) await pingAs('down', id);
-    proxy.behaviour = healthy;
+    upstream.status = 200;
     await ctx.health.checkNow(proxies, proxy.id);
     await ctx.health.checkNow(proxies, proxy.id);
     const third = { subjectKind: 'NODE', from: 'HEALTHY', to: 'UNHEALTHY', detail: 'HTTP 503' };

@@ -124,7 +124,11 @@ export class HealthMonitor {
     if (this.started && !this.halted && this.options.env.HEALTH_MONITOR === 'on') this.track(this.refresh());
   }
 
-  /** Starts scheduled checks (unless HEALTH_MONITOR=off). */
+  /** The registered source of a kind of subject (for a manual check of one subject). */
+  sourceOf(kind: HealthSubjectKind): HealthSource | undefined {
+    return this.sources.get(kind);
+  }
+
   /**
    * Drops a subject at once (deleted, or given a new address) instead of at the next listing: a
    * check of it still running produces no result, no transition and no write. A subject that
@@ -136,6 +140,7 @@ export class HealthMonitor {
     this.schedule.remove(key);
   }
 
+  /** Starts scheduled checks (unless HEALTH_MONITOR=off). */
   start(): void {
     if (this.started || this.halted) return;
     this.started = true;

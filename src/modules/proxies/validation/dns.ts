@@ -22,6 +22,7 @@ export async function resolveStep(
   const bound = deadline(timeoutMs, signal);
   try {
     const answers = await new Promise<{ address: string }[]>((resolve, reject) => {
+      if (bound.signal.aborted) return reject(bound.signal.reason);
       bound.signal.addEventListener('abort', () => reject(bound.signal.reason), { once: true });
       lookup(host, { all: true }).then(resolve, reject);
     });

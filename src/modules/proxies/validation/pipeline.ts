@@ -32,7 +32,7 @@ export function parseDestination(raw: string): ParsedDestination {
  */
 export async function* validationSteps(raw: string, options: ValidationOptions = {}): AsyncGenerator<ValidationStep> {
   const { signal } = options;
-  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const timeouts = withDefaults(options.timeouts);
   if (signal?.aborted) return;
 
   const syntax = await timed('SYNTAX', async (): Promise<StepOutcome<Destination>> => {
@@ -41,19 +41,20 @@ export async function* validationSteps(raw: string, options: ValidationOptions =
     return { ok: true, detail: describeDestination(parsed.destination), value: parsed.destination };
   });
   yield syntax.step;
-  if (!syntax.outcome.ok) return;
+  // Each `yield` hands control to the consumer, which may abort before asking for the next step.
+  if (!syntax.outcome.ok || signal?.aborted) return;
   const destination = syntax.outcome.value;
 
   const dns = await timed('DNS', () => resolveStep(destination, timeouts.dnsMs, signal));
   if (signal?.aborted) return;
   yield dns.step;
-  if (!dns.outcome.ok) return;
+  if (!dns.outcome.ok || signal?.aborted) return;
   const addresses = dns.outcome.value;
 
   const tcp = await timed('TCP', () => connectStep(addresses, destination.port, timeouts.tcpMs, signal));
   if (signal?.aborted) return;
   yield tcp.step;
-  if (!tcp.outcome.ok) return;
+  if (!tcp.outcome.ok || signal?.aborted) return;
 
   const address = tcp.outcome.value;
   const http = await timed('HTTP', async (): Promise<StepOutcome<null>> => {
@@ -71,6 +72,12 @@ export async function validateDestination(raw: string, options: ValidationOption
   const steps: ValidationStep[] = [];
   for await (const step of validationSteps(raw, options)) steps.push(step);
   return { ok: steps.length === 4 && steps.every((s) => s.ok), steps };
+}
+
+/** The defaults, overridden by the caller's values that are actually set (an explicit `undefined` keeps the default). */
+function withDefaults(overrides: Partial<ValidationTimeouts> = {}): ValidationTimeouts {
+  const pick = (key: keyof ValidationTimeouts) => overrides[key] ?? DEFAULT_TIMEOUTS[key];
+  return { dnsMs: pick('dnsMs'), tcpMs: pick('tcpMs'), httpMs: pick('httpMs') };
 }
 
 /** Runs one step and reports it with its own wall time. */
