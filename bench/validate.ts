@@ -18,7 +18,7 @@
  * and its baseline both go, in alternating order. Every result is checked (all four steps ok, or
  * the refusal hint on the dead port): a benchmark of wrong answers would be no benchmark.
  *
- * Run: `npm run bench:validate` (~5 s). Knobs: BENCH_RUNS (200), BENCH_WARMUP (20).
+ * Run: `npm run bench:validate` (~3 s). Knobs: BENCH_RUNS (200), BENCH_WARMUP (20).
  */
 import { lookup } from 'node:dns/promises';
 import { createServer } from 'node:http';

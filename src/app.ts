@@ -115,6 +115,8 @@ export function createApp(deps: AppDeps): App {
         server.closeAllConnections();
         await closed;
         await yoga.dispose();
+        // NPM calls still under way finish (and are undone if need be) while the event log is open.
+        await services.proxies.close();
         // The monitor writes its last results and the event log its pending entries: both need
         // the database, and nothing else writes after them.
         await services.health.stop();

@@ -36,7 +36,7 @@ export interface Services {
   relay: StreamRelay;
   /** Reverse proxies: validation, lifecycle, Nginx Proxy Manager sync. */
   proxies: ProxyService;
-  /** HTTP to proxy destinations (health checks) and to Nginx Proxy Manager; closed when the app stops. */
+  /** HTTP to proxy destinations (health checks); closed when the app stops. NPM has its own. */
   proxyAgent: Agent;
 }
 
@@ -51,20 +51,21 @@ export function createServices(deps: AppDeps): Services {
   // Its own pool: proxy destinations and NPM are not node APIs, and each is one host among many.
   const proxyAgent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 } });
   health.register(new ProxyHealthSource(db, proxyAgent, env.HEALTH_CHECK_TIMEOUT_MS));
-  const npm = npmSync(env, { db, events, log, dispatcher: proxyAgent });
-  const proxies = new ProxyService({ db, log, events, settings, health, npm });
+  const npm = npmSync(env, { db, events, log, settings });
+  const proxies = new ProxyService({ db, events, settings, health, npm });
   return { nodeDirectory: new NodeDirectory(db), nodeAgent, events, settings, health, relay, proxies, proxyAgent };
 }
 
 /** Nginx Proxy Manager sync when NPM_URL (and, as env.ts requires, its credentials) are set. */
 function npmSync(
   env: Env,
-  deps: { db: Database['prisma']; events: EventBus; log: Logger; dispatcher: Agent },
+  deps: { db: Database['prisma']; events: EventBus; log: Logger; settings: SettingsService },
 ): NpmSync | null {
   const { NPM_URL: url, NPM_EMAIL: email, NPM_PASSWORD: password } = env;
   if (!url || !email || !password) return null;
-  const client = new NpmClient({ url, email, password, timeoutMs: env.NPM_TIMEOUT_MS, dispatcher: deps.dispatcher });
-  return new NpmSync({ client, db: deps.db, events: deps.events, log: deps.log });
+  const client = new NpmClient({ url, email, password, timeoutMs: env.NPM_TIMEOUT_MS });
+  const installationId = async () => (await deps.settings.get()).installationId;
+  return new NpmSync({ client, db: deps.db, events: deps.events, log: deps.log, installationId });
 }
 
 /** Per-operation context: resolvers reach dependencies only through it. */
@@ -72,8 +73,10 @@ export interface Context extends Services {
   db: Db;
   principal: Principal;
   log: Logger;
+  /** Aborted when the HTTP client goes away (absent over graphql-ws): long work can stop early. */
+  signal?: AbortSignal;
 }
 
-export function createContext(deps: AppDeps, services: Services, principal: Principal): Context {
-  return { ...services, db: deps.database.prisma, principal, log: deps.log };
+export function createContext(deps: AppDeps, services: Services, principal: Principal, signal?: AbortSignal): Context {
+  return { ...services, db: deps.database.prisma, principal, log: deps.log, signal };
 }

@@ -42,7 +42,7 @@ export function createGraphQL(deps: AppDeps, services: Services) {
       const who = principal ?? (request ? principals.get(request) : undefined);
       // Unreachable through the server (requests are authenticated first); a guard for new paths.
       if (!who) throw appError('UNAUTHENTICATED', 'a valid bearer token is required');
-      return createContext(deps, services, who);
+      return createContext(deps, services, who, request?.signal);
     },
     maskedErrors: {
       isDev: !production,

@@ -21,6 +21,10 @@ import { dispose } from './leftovers.js';
  *   checked like NPM's validator does (first problem, ajv-style: `data/forward_port must be <= 65535`),
  *   a domain another host has is `400 "<domain> is already in use"`, a missing id is 404.
  * - Errors have NPM's shape: `{ "error": { "code": 400, "message": "…" } }`.
+ * - Writing the nginx config, as NPM does after a create and after an update of an enabled host
+ *   (internal/proxy-host.js, internal/nginx.js `configure`), sets `meta.nginx_online`/`nginx_err` on
+ *   the stored host. A create answers with the host as it was before that write (NPM re-reads it
+ *   first), so only a later read shows the result; an update answers with it.
  *
  * Stricter than NPM in one way: it does not coerce types ("8080" is not a port here).
  */
@@ -64,6 +68,17 @@ export interface FakeNpm {
   failNext(match: NpmRequestMatch, status: number, message?: string, times?: number): void;
   /** The next `times` matching requests get no answer at all (until down() or close()). */
   hangNext(match: NpmRequestMatch, times?: number): void;
+  /**
+   * The next `times` matching requests are carried out (a host is created, changed, deleted), then
+   * the connection is cut instead of answering: the client cannot tell whether they were.
+   */
+  loseAnswerNext(match: NpmRequestMatch, times?: number): void;
+  /**
+   * The next nginx config write (a create, or an update of an enabled host) fails the way nginx
+   * refusing the config does: the host is stored all the same, with `meta.nginx_online: false` and
+   * `meta.nginx_err: message`.
+   */
+  failNginxNext(message: string): void;
   /** Stops listening and cuts every connection: connecting is refused. */
   down(): Promise<void>;
   /** Listens again on the same port; also drops faults a test set up and did not use. */
@@ -72,25 +87,32 @@ export interface FakeNpm {
   expireTokens(): void;
   /**
    * Seeds a host "someone else" made in NPM's UI (defaults: http to 127.0.0.1:80); throws when
-   * NPM would refuse the input (schema, or a domain in use).
+   * NPM would refuse the input (schema, or a domain in use). `created_on` (also its `modified_on`)
+   * makes it look old; without it, now.
    */
   addHost(input: SeedHostInput): NpmProxyHost;
   close(): Promise<void>;
 }
 
-/** A proxy-host input where only the domains are required. */
-export type SeedHostInput = Partial<NpmProxyHostInput> & Pick<NpmProxyHostInput, 'domain_names'>;
+/**
+ * A proxy-host input where only the domains are required, and when it was made: ISO 8601 as this
+ * fake sends (NPM on MySQL does too; on SQLite, its default, it sends "YYYY-MM-DD HH:MM:SS").
+ */
+export type SeedHostInput = Partial<NpmProxyHostInput> &
+  Pick<NpmProxyHostInput, 'domain_names'> & { created_on?: string };
 
 interface Fault {
   match: NpmRequestMatch;
   times: number;
-  status: number | 'hang';
+  status: number | 'hang' | 'lose';
   message?: string;
 }
 
 export async function startFakeNpm(options: FakeNpmOptions = {}): Promise<FakeNpm> {
   const tokens = new Map<string, number>(); // token → expiry (epoch ms)
   const faults: Fault[] = [];
+  /** Messages for the next nginx config writes to fail with, oldest first. */
+  const nginxFaults: string[] = [];
   const sockets = new Set<Socket>();
   const tokenTtlMs = options.tokenTtlMs ?? 24 * 60 * 60 * 1000;
   let nextId = 1;
@@ -115,8 +137,9 @@ export async function startFakeNpm(options: FakeNpmOptions = {}): Promise<FakeNp
         const body = parseJson(raw);
         npm.requests.push({ method, path, body: body.ok ? body.value : raw, headers: req.headers });
         const fault = takeFault(method, path);
-        if (fault === 'hang') return; // the socket stays open, unanswered
-        if (fault) return fail(res, fault.status as number, fault.message);
+        if (fault?.status === 'hang') return; // the socket stays open, unanswered
+        if (fault?.status === 'lose') lost.add(res);
+        else if (fault) return fail(res, fault.status, fault.message);
         if (!body.ok) return fail(res, 400, `Unexpected token in JSON body: ${body.error}`);
         route(method, path, body.value, req, res);
       },
@@ -128,13 +151,13 @@ export async function startFakeNpm(options: FakeNpmOptions = {}): Promise<FakeNp
     socket.once('close', () => sockets.delete(socket));
   });
 
-  function takeFault(method: string, path: string): Fault | 'hang' | null {
+  function takeFault(method: string, path: string): Fault | null {
     const index = faults.findIndex((f) => matches(f.match, method, path));
     const fault = faults[index];
     if (!fault) return null;
     fault.times -= 1;
     if (fault.times <= 0) faults.splice(index, 1);
-    return fault.status === 'hang' ? 'hang' : fault;
+    return fault;
   }
 
   function route(method: string, path: string, body: unknown, req: IncomingMessage, res: ServerResponse) {
@@ -182,14 +205,18 @@ export async function startFakeNpm(options: FakeNpmOptions = {}): Promise<FakeNp
     return expires > Date.now() ? null : 'Token has expired';
   }
 
-  /** Creates a host from a body NPM accepted; the problem (NPM's words) when it would not. */
-  function insert(body: unknown): { host: NpmProxyHost } | { problem: string } {
+  /**
+   * Creates a host from a body NPM accepted; the problem (NPM's words) when it would not. `host` is
+   * the answer (as before the config write), while the stored host has the write's outcome. A seed
+   * (addHost) is stored as written fine: failNginxNext is for the next write through the API.
+   */
+  function insert(body: unknown, seed?: { createdOn?: string }): { host: NpmProxyHost } | { problem: string } {
     const problem = validate(body, HOST_FIELDS, ['domain_names', 'forward_scheme', 'forward_host', 'forward_port']);
     if (problem) return { problem };
     const input = body as NpmProxyHostInput;
     const taken = takenDomain(input.domain_names, null);
     if (taken) return { problem: `${taken} is already in use` };
-    const now = new Date().toISOString();
+    const now = seed?.createdOn ?? new Date().toISOString();
     const host = {
       id: nextId++,
       created_on: now,
@@ -205,7 +232,7 @@ export async function startFakeNpm(options: FakeNpmOptions = {}): Promise<FakeNp
       caching_enabled: input.caching_enabled ?? false,
       block_exploits: input.block_exploits ?? false,
       advanced_config: input.advanced_config ?? '',
-      meta: { ...input.meta, nginx_online: true, nginx_err: null },
+      meta: { ...input.meta },
       allow_websocket_upgrade: input.allow_websocket_upgrade ?? false,
       http2_support: input.http2_support ?? false,
       enabled: input.enabled ?? true,
@@ -216,8 +243,16 @@ export async function startFakeNpm(options: FakeNpmOptions = {}): Promise<FakeNp
       ssl_key_type: 'ecdsa',
       default_server: false,
     } satisfies NpmProxyHost & Record<string, unknown>;
-    npm.hosts.set(host.id, host);
+    const meta = seed ? { ...host.meta, nginx_online: true, nginx_err: null } : configured(host.meta);
+    npm.hosts.set(host.id, { ...host, meta });
     return { host };
+  }
+
+  /** `meta` after writing a host's nginx config: NPM adds whether nginx took it (nginx.js `configure`). */
+  function configured(meta: Record<string, unknown>): Record<string, unknown> {
+    const refusal = nginxFaults.shift();
+    if (refusal === undefined) return { ...meta, nginx_online: true, nginx_err: null };
+    return { ...meta, nginx_online: false, nginx_err: refusal };
   }
 
   function createHost(body: unknown, res: ServerResponse) {
@@ -233,14 +268,16 @@ export async function startFakeNpm(options: FakeNpmOptions = {}): Promise<FakeNp
     const taken = input.domain_names && takenDomain(input.domain_names, host.id);
     if (taken) return fail(res, 400, `${taken} is already in use`);
     const { certificate_id, meta, ...rest } = input;
-    const updated: NpmProxyHost = {
+    // Fields not sent keep their value; a `meta` sent replaces the stored one.
+    const patched: NpmProxyHost = {
       ...host,
       ...rest,
       ...(certificate_id === undefined ? {} : { certificate_id: certificateId(certificate_id) }),
-      // NPM replaces meta with what was sent, then adds the result of writing the nginx config.
-      meta: { ...(meta ?? host.meta), nginx_online: true, nginx_err: null },
+      meta: meta ?? host.meta,
       modified_on: new Date().toISOString(),
     };
+    // NPM writes no config for a disabled host, so its meta stays as patched.
+    const updated = patched.enabled ? { ...patched, meta: configured(patched.meta) } : patched;
     npm.hosts.set(host.id, updated);
     send(res, 200, expanded(updated));
   }
@@ -315,25 +352,40 @@ export async function startFakeNpm(options: FakeNpmOptions = {}): Promise<FakeNp
   npm.hangNext = (match, times = 1) => {
     faults.push({ match, status: 'hang', times });
   };
+  npm.loseAnswerNext = (match, times = 1) => {
+    faults.push({ match, status: 'lose', times });
+  };
+  npm.failNginxNext = (message) => {
+    nginxFaults.push(message);
+  };
   npm.down = stop;
   npm.up = async () => {
     faults.length = 0;
+    nginxFaults.length = 0;
     if (!listening) await listen(npm.port);
   };
   npm.expireTokens = () => {
     for (const token of tokens.keys()) tokens.set(token, 0);
   };
-  npm.addHost = (input) => {
+  npm.addHost = ({ created_on, ...input }) => {
     const defaults = { forward_scheme: 'http', forward_host: '127.0.0.1', forward_port: 80 } as const;
-    const result = insert(structuredClone({ ...defaults, ...input }));
+    const result = insert(structuredClone({ ...defaults, ...input }), { createdOn: created_on });
     if ('problem' in result) throw new Error(`fake NPM refuses this host: ${result.problem}`);
-    return result.host;
+    // The host as stored (config written), as NPM's UI would show it.
+    return npm.hosts.get(result.host.id) as NpmProxyHost;
   };
   npm.close = stop;
   return dispose(npm, (n) => n.close());
 }
 
+/** Answers whose request was carried out but which are cut off (loseAnswerNext). */
+const lost = new WeakSet<ServerResponse>();
+
 function send(res: ServerResponse, status: number, body: unknown) {
+  if (lost.has(res)) {
+    res.destroy();
+    return;
+  }
   const payload = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { type AddressInfo, createServer as createTcpServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { dispose } from '../helpers/leftovers.js';
 
 /** A real HTTP upstream on 127.0.0.1 that answers `status` (changeable) and records request paths. */
@@ -33,11 +33,4 @@ export async function startUpstream(status = 200): Promise<Upstream> {
   return upstream;
 }
 
-/** A port on 127.0.0.1 that was just free: connecting to it is refused. */
-export async function closedPort(): Promise<number> {
-  const server = createTcpServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+export { closedPort } from '../helpers/fake-node.js';

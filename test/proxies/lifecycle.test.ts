@@ -179,9 +179,11 @@ describe('updateProxy', () => {
       health: { status: 'HEALTHY' },
     });
 
-    // The same destination spelled differently is no change either.
+    // The same destination spelled differently is no change at all: nothing written, nothing logged.
+    const stored = await t.db.prisma.proxy.findUniqueOrThrow({ where: { id } });
     const same = await update(id, { destination: `HTTP://127.0.0.1:${upstream.port}` });
     expect(same.data?.updateProxy.validation).toEqual({ ok: true, steps: [] });
+    expect((await t.db.prisma.proxy.findUniqueOrThrow({ where: { id } })).updatedAt).toEqual(stored.updatedAt);
 
     const other = await startUpstream();
     const moved = await update(id, { destination: other.url });
@@ -196,7 +198,6 @@ describe('updateProxy', () => {
     expect(audit.map((e) => [e.type, (e.details as { changes?: unknown }).changes])).toEqual([
       ['proxy.created', undefined],
       ['proxy.updated', { domain: 'moved.example.com' }],
-      ['proxy.updated', {}],
       ['proxy.updated', { destination: other.url }],
     ]);
   });

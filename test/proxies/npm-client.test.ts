@@ -1,5 +1,6 @@
+import { inspect } from 'node:util';
 import { Agent } from 'undici';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { isDomainTaken, NpmClient, type NpmClientOptions, NpmError } from '../../src/modules/proxies/npm/client.js';
 import type { NpmProxyHost, NpmProxyHostInput } from '../../src/modules/proxies/npm/types.js';
 import { type FakeNpm, startFakeNpm } from '../helpers/fake-npm.js';
@@ -133,11 +134,13 @@ describe('proxy hosts', () => {
       ssl_forced: true,
       enabled: true,
       locations: [],
-      meta: { owner: 'streamgate', nginx_online: true, nginx_err: null },
+      // As NPM's: the host as read before its nginx config was written.
+      meta: { owner: 'streamgate' },
     });
     expect(npm.requests.at(-1)).toMatchObject({ method: 'POST', path: '/api/nginx/proxy-hosts' });
 
-    expect(await client.getProxyHost(created.id)).toEqual(created);
+    const meta = { owner: 'streamgate', nginx_online: true, nginx_err: null };
+    expect(await client.getProxyHost(created.id)).toEqual({ ...created, meta });
 
     const updated = await client.updateProxyHost(created.id, { forward_port: 9090 });
     expect(updated).toMatchObject({ id: created.id, domain_names: ['app.example.com'], forward_port: 9090 });
@@ -247,6 +250,67 @@ describe('proxy hosts', () => {
   });
 });
 
+describe('what NPM does besides answering', () => {
+  it('nginx refusing the config: the host is stored, the create answer does not say, a read and an update do', async () => {
+    const client = clientFor(npm);
+    npm.failNginxNext('nginx: [emerg] invalid port in "x:0"');
+    const created = await client.createProxyHost(hostInput('bad.example.com'));
+    // NPM answers a create with the host read before the config write: no nginx_online yet.
+    expect(created.meta).toEqual({});
+    const refused = { nginx_online: false, nginx_err: 'nginx: [emerg] invalid port in "x:0"' };
+    expect((await client.getProxyHost(created.id))?.meta).toEqual(refused);
+
+    npm.failNginxNext('nginx: [emerg] still wrong');
+    const updated = await client.updateProxyHost(created.id, { forward_port: 81 });
+    expect(updated.meta).toEqual({ nginx_online: false, nginx_err: 'nginx: [emerg] still wrong' });
+    expect((await client.updateProxyHost(created.id, { forward_port: 82 })).meta).toMatchObject({ nginx_online: true });
+
+    // A fault left unused is dropped by up(), like the others.
+    npm.failNginxNext('unused');
+    await npm.up();
+    await client.createProxyHost(hostInput('fine.example.com'));
+    expect((await client.listProxyHosts()).map((h) => h.meta.nginx_online)).toEqual([true, true]);
+  });
+
+  it('an update keeps what it does not send; a meta sent replaces the stored one', async () => {
+    const client = clientFor(npm);
+    const host = await client.createProxyHost(hostInput('keep.example.com', { meta: { a: 1 }, ssl_forced: true }));
+    const ported = await client.updateProxyHost(host.id, { forward_port: 9000 });
+    expect(ported).toMatchObject({ domain_names: ['keep.example.com'], ssl_forced: true, forward_port: 9000 });
+    expect(ported.meta).toEqual({ a: 1, nginx_online: true, nginx_err: null });
+    expect((await client.updateProxyHost(host.id, { meta: { b: 2 } })).meta).toEqual({
+      b: 2,
+      nginx_online: true,
+      nginx_err: null,
+    });
+    // A disabled host gets no nginx config, so nothing is added to what was sent.
+    expect((await client.updateProxyHost(host.id, { enabled: false, meta: { c: 3 } })).meta).toEqual({ c: 3 });
+  });
+
+  it('a seeded host can look old; one created through the API is new', async () => {
+    const old = npm.addHost({ domain_names: ['old.example.com'], created_on: '2020-01-02T03:04:05.000Z' });
+    expect(old).toMatchObject({ created_on: '2020-01-02T03:04:05.000Z', modified_on: '2020-01-02T03:04:05.000Z' });
+    const before = Date.now();
+    const fresh = await clientFor(npm).createProxyHost(hostInput('new.example.com'));
+    expect(Date.parse(fresh.created_on)).toBeGreaterThanOrEqual(before - 1000);
+  });
+
+  it('locations are checked against NPM’s schema', async () => {
+    const client = clientFor(npm);
+    const root = { path: '/', forward_scheme: 'http', forward_host: '10.0.0.9/app', forward_port: 8080 } as const;
+    const host = await client.createProxyHost(hostInput('loc.example.com', { locations: [root] }));
+    expect(host.locations).toEqual([root]);
+    const noPath = await npmError(
+      client.createProxyHost(hostInput('l2.example.com', { locations: [{ ...root, path: undefined as never }] })),
+    );
+    expect(noPath.npmMessage).toBe("data/locations/0 must have required property 'path'");
+    const extra = await npmError(
+      client.updateProxyHost(host.id, { locations: [{ ...root, colour: 'red' } as typeof root] }),
+    );
+    expect(extra.npmMessage).toBe('data/locations/0 must NOT have additional properties');
+  });
+});
+
 describe('no answer', () => {
   it('NPM down is `unreachable` from the refusal, not a timeout; up again, calls work', async () => {
     const warm = clientFor(npm, { timeoutMs: 60_000 });
@@ -305,18 +369,143 @@ describe('secrets', () => {
   });
 });
 
-describe('connection pool', () => {
-  it('close() closes the agent the client made, and leaves a shared dispatcher open', async () => {
+describe('mayHaveApplied', () => {
+  it('false when the request never left: connection refused', async () => {
+    // No keep-alive: the create opens a new connection, refused, after a login that worked.
+    const oneShot = dispose(new Agent({ pipelining: 0 }), (a) => a.close());
+    const client = clientFor(npm, { dispatcher: oneShot, timeoutMs: 60_000 });
+    await client.listProxyHosts();
+    await npm.down();
+    const refused = await npmError(client.createProxyHost(hostInput('refused.example.com')));
+    expect(refused).toMatchObject({ kind: 'unreachable', mayHaveApplied: false });
+    expect(refused.message).toMatch(/while creating a proxy host: connection refused \(ECONNREFUSED\)$/);
+  });
+
+  it('false when the login fails: the call itself was never sent', async () => {
+    await npm.down();
+    const error = await npmError(clientFor(npm).deleteProxyHost(1));
+    expect(error).toMatchObject({ kind: 'unreachable', mayHaveApplied: false });
+    expect(error.message).toMatch(/while logging in/);
+  });
+
+  it('false for every 4xx', async () => {
+    const client = clientFor(npm);
+    npm.failNext({ method: 'POST', path: '/api/nginx/proxy-hosts' }, 400, 'bad');
+    expect(await npmError(client.createProxyHost(hostInput('a.example.com')))).toMatchObject({
+      kind: 'rejected',
+      mayHaveApplied: false,
+    });
+    npm.failNext({ method: 'PUT' }, 403);
+    expect(await npmError(client.updateProxyHost(1, { forward_port: 1 }))).toMatchObject({
+      kind: 'auth',
+      mayHaveApplied: false,
+    });
+    expect(await npmError(client.updateProxyHost(99, { forward_port: 1 }))).toMatchObject({
+      kind: 'not_found',
+      mayHaveApplied: false,
+    });
+  });
+
+  it('true when our deadline passes with no answer', async () => {
+    const client = clientFor(npm, { timeoutMs: 150 });
+    await client.listProxyHosts();
+    npm.hangNext({ method: 'POST', path: '/api/nginx/proxy-hosts' });
+    const error = await npmError(client.createProxyHost(hostInput('slow.example.com')));
+    expect(error).toMatchObject({ kind: 'unreachable', mayHaveApplied: true });
+    expect(error.message).toMatch(/no answer within 150 ms$/);
+  });
+
+  it('true when the connection breaks after the request went out', async () => {
+    const client = clientFor(npm, { timeoutMs: 60_000 });
+    await client.listProxyHosts();
+    npm.hangNext({ method: 'DELETE' });
+    const pending = npmError(client.deleteProxyHost(1));
+    await vi.waitFor(() => expect(npm.requests.at(-1)?.method).toBe('DELETE'));
+    await npm.down();
+    expect(await pending).toMatchObject({ kind: 'unreachable', mayHaveApplied: true });
+  });
+
+  it('true when the answer is lost after NPM carried the request out', async () => {
+    const client = clientFor(npm);
+    npm.loseAnswerNext({ method: 'POST', path: '/api/nginx/proxy-hosts' });
+    const error = await npmError(client.createProxyHost(hostInput('lost.example.com')));
+    expect(error).toMatchObject({ kind: 'unreachable', mayHaveApplied: true });
+    expect([...npm.hosts.values()].map((h) => h.domain_names)).toEqual([['lost.example.com']]);
+  });
+
+  it('true for a 5xx and for a 2xx answer not in NPM’s schema', async () => {
+    const client = clientFor(npm);
+    npm.failNext({ method: 'POST', path: '/api/nginx/proxy-hosts' }, 500);
+    expect(await npmError(client.createProxyHost(hostInput('b.example.com')))).toMatchObject({
+      kind: 'server',
+      mayHaveApplied: true,
+    });
+    const host = npm.addHost(hostInput('c.example.com'));
+    npm.hosts.set(host.id, { ...host, forward_port: 'eighty' as unknown as number });
+    expect(await npmError(client.updateProxyHost(host.id, { enabled: true }))).toMatchObject({
+      kind: 'invalid_response',
+      mayHaveApplied: true,
+    });
+  });
+
+  it('false for a read, whatever became of it', async () => {
+    const client = clientFor(npm, { timeoutMs: 150 });
+    await client.listProxyHosts();
+    npm.hangNext({ method: 'GET' });
+    expect(await npmError(client.listProxyHosts())).toMatchObject({ kind: 'unreachable', mayHaveApplied: false });
+    npm.failNext({ method: 'GET' }, 500);
+    expect(await npmError(client.getProxyHost(1))).toMatchObject({ kind: 'server', mayHaveApplied: false });
+  });
+
+  it('kept when a secret is taken out of the message', async () => {
+    const client = clientFor(npm);
+    npm.failNext({ method: 'POST', path: '/api/nginx/proxy-hosts' }, 502, `echo ${npm.password}`);
+    const error = await npmError(client.createProxyHost(hostInput('d.example.com')));
+    expect(error).toMatchObject({ npmMessage: 'echo ***', mayHaveApplied: true });
+  });
+});
+
+describe('lifetime', () => {
+  it('no timer outlives a call', async () => {
+    const client = clientFor(npm, { timeoutMs: 60_000 });
+    await client.listProxyHosts();
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    await client.createProxyHost(hostInput('t.example.com'));
+    await client.listProxyHosts();
+    expect(timers()).toBe(before);
+  });
+
+  it('close() closes the agent the client made; later calls fail saying so, having changed nothing', async () => {
+    const own = new NpmClient({ url: npm.url, email: npm.email, password: npm.password });
+    await own.listProxyHosts();
+    await own.close();
+    const error = await npmError(own.createProxyHost(hostInput('late.example.com')));
+    expect(error).toMatchObject({ kind: 'unreachable', status: null, mayHaveApplied: false });
+    expect(error.message).toBe(
+      `Nginx Proxy Manager at ${npm.url} is unreachable while creating a proxy host: the client is closed`,
+    );
+    expect(npm.requests.filter((r) => r.method === 'POST' && r.path === '/api/nginx/proxy-hosts')).toHaveLength(0);
+  });
+
+  it('close() leaves a dispatcher that was passed in open', async () => {
     const shared = dispose(new Agent(), (a) => a.close());
     const first = new NpmClient({ url: npm.url, email: npm.email, password: npm.password, dispatcher: shared });
     await first.listProxyHosts();
     await first.close();
+    expect(await npmError(first.listProxyHosts())).toMatchObject({ kind: 'unreachable', mayHaveApplied: false });
     const second = clientFor(npm, { dispatcher: shared });
     expect(await second.listProxyHosts()).toEqual([]);
+  });
 
-    const own = new NpmClient({ url: npm.url, email: npm.email, password: npm.password });
-    await own.listProxyHosts();
-    await own.close();
-    expect(await npmError(own.listProxyHosts())).toMatchObject({ kind: 'unreachable' });
+  it('neither JSON.stringify nor util.inspect shows the credentials or the token', async () => {
+    const client = clientFor(npm);
+    await client.listProxyHosts();
+    const shown = [JSON.stringify(client), inspect(client, { showHidden: true, depth: Number.POSITIVE_INFINITY })];
+    const [token] = bearerTokens(npm);
+    expect(token).toBeDefined();
+    for (const text of shown) {
+      for (const secret of [npm.password, npm.email, token as string]) expect(text).not.toContain(secret);
+    }
   });
 });

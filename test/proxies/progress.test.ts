@@ -142,3 +142,25 @@ describe('validateProxyProgress', () => {
     expect(received).toEqual(['SYNTAX', 'DNS', 'TCP']);
   });
 });
+
+describe('validateProxy over HTTP', () => {
+  it('a client that disconnects mid-validation ends it: the held request is abandoned', async () => {
+    const upstream = await heldUpstream();
+    const controller = new AbortController();
+    const request = t
+      .fetch('/graphql', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({
+          query: 'mutation($d: String!) { validateProxy(input: { destination: $d }) { ok } }',
+          variables: { d: upstream.url },
+        }),
+        signal: controller.signal,
+      })
+      .catch((error: unknown) => error);
+    await eventually(() => expect(upstream.arrived()).toBe(1));
+    controller.abort();
+    expect(await request).toBeInstanceOf(Error);
+    await eventually(() => expect(upstream.openConnections()).toBe(0), 3_000);
+  });
+});

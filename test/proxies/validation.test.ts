@@ -1,11 +1,8 @@
 import { Agent } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { httpProbe } from '../../src/modules/proxies/validation/http-probe.js';
-import {
-  parseDestination,
-  validateDestination,
-  validationSteps,
-} from '../../src/modules/proxies/validation/pipeline.js';
+import { validateDestination, validationSteps } from '../../src/modules/proxies/validation/pipeline.js';
+import { parseDestination } from '../../src/modules/proxies/validation/syntax.js';
 import { connectStep } from '../../src/modules/proxies/validation/tcp.js';
 import type { Destination, ValidationResult } from '../../src/modules/proxies/validation/types.js';
 import { closedPort } from '../helpers/fake-node.js';

@@ -56,18 +56,7 @@ export async function sessionState(app: TestApp, id: string) {
   return session;
 }
 
-/** Polls until `check` returns without throwing (expect() inside), or rethrows its last error. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 5_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (error) {
-      if (Date.now() > deadline) throw error;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-}
+export { eventually } from '../helpers/eventually.js';
 
 export interface Received {
   data: Buffer;

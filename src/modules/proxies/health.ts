@@ -5,7 +5,7 @@ import { type HealthInfoShape, healthInfo } from '../health/info.js';
 import type { CheckResult, HealthRecord, HealthSource, HealthSubject, StoredHealth } from '../health/types.js';
 import { isUuid } from '../nodes/validation.js';
 import { httpProbe } from './validation/http-probe.js';
-import { parseDestination } from './validation/pipeline.js';
+import { parseDestination } from './validation/syntax.js';
 
 const PROXY_COLUMNS = { id: true, domain: true, destination: true, status: true, healthySince: true } as const;
 type ListedRow = Pick<ProxyRow, keyof typeof PROXY_COLUMNS>;

@@ -1,5 +1,5 @@
 import type { Proxy as ProxyRow } from '../../generated/prisma/client.js';
-import { forwardUrl, isManagedByUs } from './npm/mapping.js';
+import { forwardUrl, markOf, servesDomain } from './npm/mapping.js';
 import type { NpmProxyHost } from './npm/types.js';
 import type { NpmSync } from './sync.js';
 
@@ -70,26 +70,19 @@ function ours(proxy: ProxyRow, host: NpmProxyHost | null | undefined): ProxyList
 function theirs(host: NpmProxyHost): ProxyListing {
   return {
     source: 'NPM',
-    // An unclaimed host we made is an orphan of a failed create; it is still not ours to edit here.
+    // An unclaimed host a StreamGate made is an orphan of a failed create; still not ours to edit here.
     readOnly: true,
     domains: host.domain_names,
     destination: forwardUrl(host),
     proxy: null,
     npmHostId: host.id,
-    inSync: isManagedByUs(host) ? false : null,
+    inSync: markOf(host) ? false : null,
     enabled: host.enabled,
     sslCertificateId: host.certificate_id || null,
   };
 }
 
+/** The host serves the proxy's domain (among any others an admin added) and forwards to its destination. */
 function inStep(proxy: ProxyRow, host: NpmProxyHost): boolean {
-  const destination = new URL(proxy.destination);
-  const forwarded = new URL(forwardUrl(host));
-  return (
-    host.domain_names.length === 1 &&
-    host.domain_names[0]?.toLowerCase() === proxy.domain &&
-    forwarded.protocol === destination.protocol &&
-    forwarded.hostname === destination.hostname &&
-    forwarded.port === destination.port
-  );
+  return servesDomain(host, proxy.domain) && new URL(forwardUrl(host)).href === new URL(proxy.destination).href;
 }

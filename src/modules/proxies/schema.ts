@@ -159,19 +159,19 @@ builder.mutationFields((t) => ({
     type: ValidationResultRef,
     description: 'Runs the validation pipeline on a destination; nothing is created.',
     args: { input: t.arg({ type: ValidateProxyInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.proxies.validate(input.destination),
+    resolve: (_root, { input }, ctx) => ctx.proxies.validate(input.destination, ctx.signal),
   }),
   createProxy: t.field({
     type: ProxyPayloadRef,
     description: 'Validates the destination, then creates the proxy (and its NPM host when sync is on).',
     args: { input: t.arg({ type: CreateProxyInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.proxies.create(input, actorOf(ctx)),
+    resolve: (_root, { input }, ctx) => ctx.proxies.create(input, actorOf(ctx), ctx.signal),
   }),
   updateProxy: t.field({
     type: ProxyPayloadRef,
     description: 'Re-validates when the destination changes; keeps the NPM host in step.',
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateProxyInput, required: true }) },
-    resolve: (_root, { id, input }, ctx) => ctx.proxies.update(String(id), input, actorOf(ctx)),
+    resolve: (_root, { id, input }, ctx) => ctx.proxies.update(String(id), input, actorOf(ctx), ctx.signal),
   }),
   deleteProxy: t.id({
     description: 'Deletes the proxy and its NPM host (a host already gone from NPM is fine).',

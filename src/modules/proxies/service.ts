@@ -1,7 +1,7 @@
 import type { Db } from '../../db/client.js';
+import { isUniqueViolation } from '../../db/errors.js';
 import { Prisma, type Proxy as ProxyRow } from '../../generated/prisma/client.js';
-import { appError, conflict, notFound } from '../../lib/errors.js';
-import type { Logger } from '../../lib/logger.js';
+import { appError, badInput, conflict, notFound } from '../../lib/errors.js';
 import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
 import { parseInput } from '../../lib/validate.js';
 import type { EventBus } from '../events/bus.js';
@@ -12,7 +12,8 @@ import type { SettingsService } from '../settings/service.js';
 import { createProxySchema, updateProxySchema } from './input.js';
 import { type AllProxies, mergeListing } from './listing.js';
 import type { NpmSync } from './sync.js';
-import { parseDestination, validateDestination, validationSteps } from './validation/pipeline.js';
+import { validateDestination, validationSteps } from './validation/pipeline.js';
+import { parseDestination } from './validation/syntax.js';
 import type { Destination, ValidationOptions, ValidationResult, ValidationStep } from './validation/types.js';
 
 export type { ProxyRow };
@@ -25,7 +26,6 @@ export interface ProxyPayload {
 
 export interface ProxyServiceOptions {
   db: Db;
-  log: Logger;
   events: EventBus;
   settings: SettingsService;
   health: Pick<HealthMonitor, 'forget'>;
@@ -60,10 +60,6 @@ export class ProxyService {
 
   constructor(private readonly options: ProxyServiceOptions) {}
 
-  get npmEnabled(): boolean {
-    return this.options.npm !== null;
-  }
-
   /** The pipeline at once (validateProxy): no side effects beyond the probes themselves. */
   validate(destination: string, signal?: AbortSignal): Promise<ValidationResult> {
     return validateDestination(destination, { signal, timeouts: this.options.validation });
@@ -90,10 +86,14 @@ export class ProxyService {
     return this.options.db.proxy.findUnique({ where: { id } });
   }
 
-  async create(input: unknown, actor: Actor): Promise<ProxyPayload> {
+  /** `signal`: the caller went away; the validation stops (nothing is created then). */
+  async create(input: unknown, actor: Actor, signal?: AbortSignal): Promise<ProxyPayload> {
     const { domain, destination: raw } = parseInput(createProxySchema, input, 'input');
+    // Everything that can refuse the proxy without probing comes first.
+    this.assertSyncable(raw);
     await this.assertDomainFree(domain);
-    const validation = await this.validate(raw);
+    await this.options.npm?.claimDomain(domain, null, 'nothing was created');
+    const validation = await this.validate(raw, signal);
     if (!validation.ok) return { proxy: null, validation };
     const destination = parsed(raw);
     const proxy = await this.exclusive(async () => {
@@ -120,19 +120,25 @@ export class ProxyService {
     return { proxy, validation };
   }
 
-  async update(id: string, input: unknown, actor: Actor): Promise<ProxyPayload> {
+  /** Re-validates only a new destination; a change to nothing is no change (no write, no event). */
+  async update(id: string, input: unknown, actor: Actor, signal?: AbortSignal): Promise<ProxyPayload> {
     const data = parseInput(updateProxySchema, input, 'input');
     const before = await this.find(id);
     if (!before) throw notFound('proxy', id);
     const domain = data.domain ?? before.domain;
-    if (domain !== before.domain) await this.assertDomainFree(domain, id);
     // The same destination written differently (e.g. a default port spelled out) is no change.
     const normalised = data.destination === undefined ? undefined : parseDestination(data.destination);
     const sameDestination =
       data.destination === undefined || (normalised?.ok === true && normalised.destination.url === before.destination);
+    if (domain === before.domain && sameDestination) return { proxy: before, validation: NOT_REVALIDATED };
+    if (!sameDestination && data.destination !== undefined) this.assertSyncable(data.destination);
+    if (domain !== before.domain) {
+      await this.assertDomainFree(domain, id);
+      await this.options.npm?.claimDomain(domain, before.npmHostId, 'nothing was changed');
+    }
     let validation = NOT_REVALIDATED;
     if (!sameDestination && data.destination !== undefined) {
-      validation = await this.validate(data.destination);
+      validation = await this.validate(data.destination, signal);
       if (!validation.ok) return { proxy: null, validation };
     }
     const destination = parsed(sameDestination ? before.destination : (data.destination as string));
@@ -145,21 +151,20 @@ export class ProxyService {
       if (domain !== current.domain) await this.assertDomainFree(domain, id);
       const { db, npm, settings } = this.options;
       // Conditional on `updatedAt`: a change another instance made since we read it is not overwritten.
-      const write = async (extra: { npmHostId?: number | null; sslCertificateId?: number | null }) => {
+      const write = async (synced: { npmHostId?: number; sslCertificateId?: number | null } = {}) => {
         const { count } = await withDomainConflict(domain, () =>
           db.proxy.updateMany({
             where: { id, updatedAt: current.updatedAt },
-            data: { domain, destination: destination.url, ...(moved ? UNCHECKED : {}), ...extra },
+            data: { domain, destination: destination.url, ...(moved ? UNCHECKED : {}), ...synced },
           }),
         );
         if (count === 0) throw changedMeanwhile(id);
         return db.proxy.findUniqueOrThrow({ where: { id } });
       };
-      if (!npm) return write({});
+      if (!npm) return write();
+      // Used only if the proxy has no NPM host yet (it gets one); an existing host keeps its certificate.
       const certificateId = current.sslCertificateId ?? (await settings.get()).sslCertificateId;
-      return npm.update(current, domain, destination, certificateId, (npmHostId) =>
-        write({ npmHostId, sslCertificateId: certificateId }),
-      );
+      return npm.update(current, domain, destination, certificateId, write);
     });
     if (moved) this.options.health.forget('PROXY', id);
 
@@ -212,6 +217,11 @@ export class ProxyService {
     return id;
   }
 
+  /** At shutdown, after the last request: NPM calls under way finish, then its connections close. */
+  async close(): Promise<void> {
+    await this.options.npm?.close();
+  }
+
   /** StreamGate's proxies (creation order) merged with NPM's other proxy hosts. */
   async allProxies(): Promise<AllProxies> {
     const proxies = await this.options.db.proxy.findMany({ orderBy: { id: 'asc' } });
@@ -223,6 +233,21 @@ export class ProxyService {
     const run = this.queue.then(change, change);
     this.queue = run.catch(() => {});
     return run;
+  }
+
+  /**
+   * NPM forwards the client's query string, and nginx cannot add one of its own to it: a destination
+   * with a query cannot be synced, so it is refused before anything is probed.
+   */
+  private assertSyncable(raw: string): void {
+    if (!this.options.npm) return;
+    const result = parseDestination(raw);
+    if (result.ok && new URL(result.destination.url).search !== '') {
+      throw badInput(
+        'a destination with a query string cannot be synced to Nginx Proxy Manager (it forwards the client’s)',
+        'input.destination',
+      );
+    }
   }
 
   private async assertDomainFree(domain: string, exceptId?: string): Promise<void> {
@@ -248,7 +273,7 @@ async function withDomainConflict<T>(domain: string, write: () => Promise<T>): P
   try {
     return await write();
   } catch (error) {
-    if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2002') throw domainTaken(domain);
+    if (isUniqueViolation(error, 'Proxy', 'domain')) throw domainTaken(domain);
     throw error;
   }
 }

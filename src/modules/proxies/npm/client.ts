@@ -1,6 +1,6 @@
 import { Agent, type Dispatcher } from 'undici';
 import type { z } from 'zod';
-import { invalidResponse, NpmError, reasonOf, redacted, statusError } from './errors.js';
+import { invalidResponse, NpmError, notApplied, reasonOf, redacted, statusError, unreachable } from './errors.js';
 import { exchange, type NpmAnswer } from './http.js';
 import {
   deletedSchema,
@@ -43,19 +43,25 @@ interface Session {
  * answers 401 (NPM restarted, token revoked) before retrying that call once.
  *
  * Every failure is an NpmError whose message names NPM, the operation and the status, and never
- * contains the password or a token.
+ * contains the password or a token. Its state is in #private fields: JSON.stringify, util.inspect
+ * and a logger's serializer see none of the credentials, the token or the pool (whose requests
+ * carry the token).
  */
 export class NpmClient {
-  private readonly base: URL;
-  private readonly timeoutMs: number;
-  private readonly dispatcher: Dispatcher;
-  private readonly ownAgent: Agent | null;
-  private session: Session | null = null;
-  private login: Promise<string> | null = null;
+  readonly #base: URL;
+  readonly #timeoutMs: number;
+  readonly #email: string;
+  readonly #password: string;
+  readonly #dispatcher: Dispatcher;
+  /** The agent this client made (and close() closes); null when the dispatcher was given. */
+  readonly #ownAgent: Agent | null;
+  #session: Session | null = null;
+  #login: Promise<string> | null = null;
+  #closed = false;
   /** Every token this client was given, to keep them out of error messages. */
-  private readonly tokens = new Set<string>();
+  readonly #tokens = new Set<string>();
 
-  constructor(readonly options: NpmClientOptions) {
+  constructor(options: NpmClientOptions) {
     const base = new URL(options.url);
     // Credentials, query and fragment have no place in API URLs (and would end up in messages).
     base.username = '';
@@ -63,18 +69,21 @@ export class NpmClient {
     base.search = '';
     base.hash = '';
     if (!base.pathname.endsWith('/')) base.pathname += '/';
-    this.base = base;
-    this.timeoutMs = options.timeoutMs ?? NPM_DEFAULT_TIMEOUT_MS;
-    this.ownAgent = options.dispatcher
+    this.#base = base;
+    this.#timeoutMs = options.timeoutMs ?? NPM_DEFAULT_TIMEOUT_MS;
+    this.#email = options.email;
+    this.#password = options.password;
+    // Our own connect timeout: a shared agent's (shorter or longer) would override timeoutMs.
+    this.#ownAgent = options.dispatcher
       ? null
-      : new Agent({ keepAliveTimeout: 10_000, connect: { timeout: this.timeoutMs } });
-    this.dispatcher = options.dispatcher ?? (this.ownAgent as Agent);
+      : new Agent({ keepAliveTimeout: 10_000, connect: { timeout: this.#timeoutMs } });
+    this.#dispatcher = options.dispatcher ?? (this.#ownAgent as Agent);
   }
 
   /** `GET /api/nginx/proxy-hosts`: every proxy host this account can see. */
   listProxyHosts(): Promise<NpmProxyHost[]> {
     const operation = 'listing proxy hosts';
-    return this.guard(async () => {
+    return this.guard(false, async () => {
       const answer = await this.call(operation, 'GET', 'api/nginx/proxy-hosts');
       return this.parse(operation, this.expectSuccess(operation, answer), proxyHostListSchema);
     });
@@ -83,7 +92,7 @@ export class NpmClient {
   /** `GET /api/nginx/proxy-hosts/{id}`; null when NPM has no such host. */
   getProxyHost(id: number): Promise<NpmProxyHost | null> {
     const operation = `reading proxy host #${id}`;
-    return this.guard(async () => {
+    return this.guard(false, async () => {
       const answer = await this.call(operation, 'GET', hostPath(id));
       if (answer.status === 404) return null;
       return this.parse(operation, this.expectSuccess(operation, answer), proxyHostSchema);
@@ -93,7 +102,7 @@ export class NpmClient {
   /** `POST /api/nginx/proxy-hosts`; NPM answers 201 with the new host (and writes its nginx config). */
   createProxyHost(input: NpmProxyHostInput): Promise<NpmProxyHost> {
     const operation = 'creating a proxy host';
-    return this.guard(async () => {
+    return this.guard(true, async () => {
       const answer = await this.call(operation, 'POST', 'api/nginx/proxy-hosts', input);
       return this.parse(operation, this.expectSuccess(operation, answer), proxyHostSchema);
     });
@@ -102,7 +111,7 @@ export class NpmClient {
   /** `PUT /api/nginx/proxy-hosts/{id}` with the fields to change; NpmError `not_found` when it is gone. */
   updateProxyHost(id: number, input: Partial<NpmProxyHostInput>): Promise<NpmProxyHost> {
     const operation = `updating proxy host #${id}`;
-    return this.guard(async () => {
+    return this.guard(true, async () => {
       const answer = await this.call(operation, 'PUT', hostPath(id), input);
       return this.parse(operation, this.expectSuccess(operation, answer), proxyHostSchema);
     });
@@ -111,7 +120,7 @@ export class NpmClient {
   /** `DELETE /api/nginx/proxy-hosts/{id}`: true when deleted, false when it was already gone. */
   deleteProxyHost(id: number): Promise<boolean> {
     const operation = `deleting proxy host #${id}`;
-    return this.guard(async () => {
+    return this.guard(true, async () => {
       const answer = await this.call(operation, 'DELETE', hostPath(id));
       if (answer.status === 404) return false;
       this.parse(operation, this.expectSuccess(operation, answer), deletedSchema);
@@ -119,10 +128,16 @@ export class NpmClient {
     });
   }
 
-  /** Forgets the token and closes the connection pool if this client made it (a shared one stays open). */
+  /**
+   * Ends the client: later calls fail at once (NpmError `unreachable`, "the client is closed",
+   * `mayHaveApplied` false) and the token is forgotten. The agent this client made is closed once
+   * the requests in flight are done (each within timeoutMs): cutting them would leave NPM changed
+   * with no one told. A dispatcher that was passed in is left open; it is its owner's to close.
+   */
   async close(): Promise<void> {
-    this.session = null;
-    await this.ownAgent?.close();
+    this.#closed = true;
+    this.#session = null;
+    await this.#ownAgent?.close();
   }
 
   /** An authenticated call; a 401 means the token went stale: one fresh login, one retry. */
@@ -132,30 +147,40 @@ export class NpmClient {
     path: string,
     body?: unknown,
   ): Promise<NpmAnswer> {
-    const token = await this.token();
+    this.assertOpen(operation);
+    const token = await this.loggedIn();
     const answer = await this.send(operation, method, path, body, token);
     if (answer.status !== 401) return answer;
-    if (this.session?.token === token) this.session = null;
-    return this.send(operation, method, path, body, await this.token());
+    if (this.#session?.token === token) this.#session = null;
+    return this.send(operation, method, path, body, await this.loggedIn());
+  }
+
+  /** A token; a failed login changed nothing, since the call itself was not sent (or was answered 401). */
+  private async loggedIn(): Promise<string> {
+    try {
+      return await this.token();
+    } catch (error) {
+      throw error instanceof NpmError ? notApplied(error) : error;
+    }
   }
 
   /** The cached token, or the result of the one login in flight (started if there is none). */
   private token(): Promise<string> {
-    if (this.session && Date.now() < this.session.renewAt) return Promise.resolve(this.session.token);
-    this.login ??= this.logIn().finally(() => {
-      this.login = null;
+    if (this.#session && Date.now() < this.#session.renewAt) return Promise.resolve(this.#session.token);
+    this.#login ??= this.logIn().finally(() => {
+      this.#login = null;
     });
-    return this.login;
+    return this.#login;
   }
 
   private async logIn(): Promise<string> {
     const operation = 'logging in';
-    const { email: identity, password: secret } = this.options;
-    const answer = await this.send(operation, 'POST', 'api/tokens', { identity, secret }, null);
+    const credentials = { identity: this.#email, secret: this.#password };
+    const answer = await this.send(operation, 'POST', 'api/tokens', credentials, null);
     if (answer.status === 401 || answer.status === 403) {
       const { npmMessage, reason } = reasonOf(answer.status, answer.body);
       const message = `Nginx Proxy Manager refused the login (HTTP ${answer.status}): ${reason}`;
-      throw new NpmError('auth', message, answer.status, npmMessage);
+      throw new NpmError('auth', message, answer.status, npmMessage, false);
     }
     const json = this.json(operation, this.expectSuccess(operation, answer));
     if (tokenChallengeSchema.safeParse(json).success) {
@@ -164,31 +189,39 @@ export class NpmClient {
         'Nginx Proxy Manager asks this account for a two-factor code, which StreamGate does not support; ' +
           'use an account without two-factor authentication',
         answer.status,
+        null,
+        false,
       );
     }
     const parsed = tokenSchema.safeParse(json);
     if (!parsed.success) throw invalidResponse(operation, answer.status, describeIssues(parsed.error));
     const { token, expires } = parsed.data;
-    this.tokens.add(token);
+    this.#tokens.add(token);
     // Only recent tokens can show up in an answer; the set stays small in a long-running process.
-    if (this.tokens.size > 8) this.tokens.delete(this.tokens.values().next().value as string);
+    if (this.#tokens.size > 8) this.#tokens.delete(this.#tokens.values().next().value as string);
     const expiresAt = expiryOf(expires);
     if (expiresAt === null) throw invalidResponse(operation, answer.status, `expires: not a time (${String(expires)})`);
     const now = Date.now();
     const margin = Math.min(TOKEN_RENEW_MARGIN_MS, Math.max(0, (expiresAt - now) / 2));
-    this.session = { token, renewAt: expiresAt - margin };
+    this.#session = { token, renewAt: expiresAt - margin };
     return token;
   }
 
-  private send(
+  private async send(
     operation: string,
     method: Dispatcher.HttpMethod,
     path: string,
     body: unknown,
     token: string | null,
   ): Promise<NpmAnswer> {
-    const url = new URL(path, this.base);
-    return exchange(this.dispatcher, { operation, method, url, token, body, timeoutMs: this.timeoutMs });
+    // Again here: a call can outlive close() while it waits for a login.
+    this.assertOpen(operation);
+    const url = new URL(path, this.#base);
+    return exchange(this.#dispatcher, { operation, method, url, token, body, timeoutMs: this.#timeoutMs });
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.#closed) throw unreachable(operation, this.#base.origin, 'the client is closed', false);
   }
 
   /** The answer when it is a 2xx; otherwise the NpmError its status stands for. */
@@ -212,13 +245,17 @@ export class NpmClient {
     return parsed.data;
   }
 
-  /** Last line of defence: whatever NPM echoed, the password and tokens never leave in a message. */
-  private async guard<T>(run: () => Promise<T>): Promise<T> {
+  /**
+   * Last line of defence: whatever NPM echoed, the password and tokens never leave in a message.
+   * A call that `writes` nothing (a GET) cannot have changed NPM, whatever became of it.
+   */
+  private async guard<T>(writes: boolean, run: () => Promise<T>): Promise<T> {
     try {
       return await run();
     } catch (error) {
-      if (error instanceof NpmError) throw redacted(error, [this.options.password, ...this.tokens]);
-      throw error;
+      if (!(error instanceof NpmError)) throw error;
+      const clean = redacted(error, [this.#password, ...this.#tokens]);
+      throw writes ? clean : notApplied(clean);
     }
   }
 }

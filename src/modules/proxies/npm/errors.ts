@@ -9,6 +9,15 @@ import { errorBodySchema } from './schemas.js';
  * - `rejected`: another 4xx; NPM's own reason is in the message and in `npmMessage`.
  * - `server`: 5xx.
  * - `invalid_response`: an answer that is not what NPM's schema says (a wrong URL, a proxy's page).
+ *
+ * `mayHaveApplied` says whether NPM may have carried the call out anyway, for a caller deciding
+ * whether to undo it or check NPM:
+ * - false when it certainly changed nothing: the request never left (connect refused or timed out,
+ *   name not found, no route, client closed), NPM refused it (every 4xx), the call is a read (GET),
+ *   or the failure was in logging in, before the call itself was sent.
+ * - true otherwise, since a request that may have arrived may have been acted on: our deadline
+ *   passed, the connection broke mid-exchange, a 5xx (NPM may fail after storing the host), a
+ *   redirect, or a 2xx whose body is not what the schema says. When unsure, true.
  */
 export type NpmErrorKind = 'unreachable' | 'auth' | 'not_found' | 'rejected' | 'server' | 'invalid_response';
 
@@ -21,6 +30,8 @@ export class NpmError extends Error {
     readonly status: number | null = null,
     /** NPM's own `error.message`, when it sent one. */
     readonly npmMessage: string | null = null,
+    /** See the type's comment: false only when NPM certainly did not act on the call. */
+    readonly mayHaveApplied = true,
   ) {
     super(message);
   }
@@ -46,20 +57,11 @@ export function statusError(operation: string, status: number, body: string, loc
   const { npmMessage, reason } = reasonOf(status, body);
   const detail = `: ${reason}`;
   const http = `(HTTP ${status})`;
-  if (status === 401 || status === 403) {
-    return new NpmError('auth', `${NPM} denied access to ${operation} ${http}${detail}`, status, npmMessage);
-  }
-  if (status === 404) {
-    return new NpmError(
-      'not_found',
-      `${NPM} answered "not found" to ${operation} ${http}${detail}`,
-      status,
-      npmMessage,
-    );
-  }
-  if (status >= 400 && status < 500) {
-    return new NpmError('rejected', `${NPM} rejected ${operation} ${http}${detail}`, status, npmMessage);
-  }
+  // NPM checks access, existence and the body before it changes anything: a 4xx changed nothing.
+  const refused = (kind: NpmErrorKind, text: string) => new NpmError(kind, text, status, npmMessage, false);
+  if (status === 401 || status === 403) return refused('auth', `${NPM} denied access to ${operation} ${http}${detail}`);
+  if (status === 404) return refused('not_found', `${NPM} answered "not found" to ${operation} ${http}${detail}`);
+  if (status >= 400 && status < 500) return refused('rejected', `${NPM} rejected ${operation} ${http}${detail}`);
   if (status >= 500) {
     return new NpmError('server', `${NPM} failed ${operation} ${http}${detail}`, status, npmMessage);
   }
@@ -82,9 +84,19 @@ export function invalidResponse(operation: string, status: number, problem: stri
   );
 }
 
-/** No answer at all: `reason` says why ("connection refused (ECONNREFUSED)", "no answer within 10000 ms"). */
-export function unreachable(operation: string, origin: string, reason: string): NpmError {
-  return new NpmError('unreachable', `${NPM} at ${origin} is unreachable while ${operation}: ${reason}`);
+/**
+ * No answer at all: `reason` says why ("connection refused (ECONNREFUSED)", "no answer within 10000 ms");
+ * `mayHaveApplied` false only when the request certainly never left.
+ */
+export function unreachable(operation: string, origin: string, reason: string, mayHaveApplied: boolean): NpmError {
+  const message = `${NPM} at ${origin} is unreachable while ${operation}: ${reason}`;
+  return new NpmError('unreachable', message, null, null, mayHaveApplied);
+}
+
+/** The same error, known not to have changed anything in NPM (a read, or a failed login before the call). */
+export function notApplied(error: NpmError): NpmError {
+  if (!error.mayHaveApplied) return error;
+  return new NpmError(error.kind, error.message, error.status, error.npmMessage, false);
 }
 
 /** The same error with every secret in its texts replaced by `***`. */
@@ -97,7 +109,7 @@ export function redacted(error: NpmError, secrets: Iterable<string>): NpmError {
     npmMessage = npmMessage?.replaceAll(secret, '***') ?? null;
   }
   if (message === error.message && npmMessage === error.npmMessage) return error;
-  return new NpmError(error.kind, message, error.status, npmMessage);
+  return new NpmError(error.kind, message, error.status, npmMessage, error.mayHaveApplied);
 }
 
 /** Why NPM refused: its own `error.message` when the body has NPM's error shape, else what there is. */

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { errors } from 'undici';
+import { errorCode } from '../../../lib/error-code.js';
 import { invalidResponse, NpmError, unreachable } from './errors.js';
 
 /** One NPM answer, read whole: the API's bodies are small JSON documents. */
@@ -25,15 +26,19 @@ const MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 
 /**
  * Sends one request and reads the whole answer, within `timeoutMs` from start to last byte.
- * Any failure to get an answer is NpmError `unreachable`; the status is for the caller to judge.
+ * Any failure to get an answer is NpmError `unreachable` (`mayHaveApplied` false only when the
+ * request certainly never left); the status is for the caller to judge.
  */
 export async function exchange(dispatcher: Dispatcher, request: NpmRequest): Promise<NpmAnswer> {
   const { operation, method, url, token, body, timeoutMs } = request;
   const headers: Record<string, string> = { accept: 'application/json' };
   if (token !== null) headers.authorization = `Bearer ${token}`;
   if (body !== undefined) headers['content-type'] = 'application/json';
-  // One signal for connect, headers and body: `headersTimeout`/`bodyTimeout` would each restart.
-  const signal = AbortSignal.timeout(timeoutMs);
+  // One deadline for connect, headers and body: `headersTimeout`/`bodyTimeout` would each restart.
+  // A timer of our own, cleared below, rather than AbortSignal.timeout's, which outlives the call.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(), timeoutMs);
+  const { signal } = deadline;
   let status = 0;
   try {
     const response = await dispatcher.request({
@@ -55,8 +60,42 @@ export async function exchange(dispatcher: Dispatcher, request: NpmRequest): Pro
     if (error instanceof NpmError) throw error;
     const reason = signal.aborted ? `no answer within ${timeoutMs} ms` : describeNetworkFailure(error);
     const stage = status ? ` (the answer, HTTP ${status}, broke off)` : '';
-    throw unreachable(operation, url.origin, `${reason}${stage}`);
+    // A 4xx status line already said NPM refused, even if the rest of the answer broke off.
+    const refused = status >= 400 && status < 500;
+    const neverSent = !signal.aborted && status === 0 && neverLeft(error);
+    throw unreachable(operation, url.origin, `${reason}${stage}`, !refused && !neverSent);
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+/** Failures to open a connection (checked with the syscall below): the request cannot have reached NPM. */
+const NOT_SENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_CLOSED',
+]);
+
+/**
+ * True when the request certainly never left. A closed client (UND_ERR_CLOSED) takes no request;
+ * not so a destroyed one (UND_ERR_DESTROYED): destroying also cuts requests already sent.
+ */
+function neverLeft(error: unknown): boolean {
+  const code = errorCode(error);
+  if (code === null || !NOT_SENT_CODES.has(code)) return false;
+  // The same codes can come from a socket that was already open ("read EHOSTUNREACH"): mid-exchange.
+  const syscall = syscallOf(error);
+  return syscall === undefined || syscall === 'connect' || syscall === 'getaddrinfo';
+}
+
+function syscallOf(error: unknown): unknown {
+  const own = (error as { syscall?: unknown } | null)?.syscall;
+  return own ?? (error as { cause?: { syscall?: unknown } } | null)?.cause?.syscall;
 }
 
 /** The body as text, or null once it passes the limit (the rest is not read). */
@@ -96,19 +135,9 @@ function describeNetworkFailure(error: unknown): string {
   if (error instanceof errors.ClientClosedError || error instanceof errors.ClientDestroyedError) {
     return 'the client is closed';
   }
-  const code = codeOf(error);
+  const code = errorCode(error);
   const words = code ? REASONS[code] : undefined;
   if (words) return `${words} (${code})`;
   const message = error instanceof Error ? error.message : String(error);
   return code && !message.includes(code) ? `${message} (${code})` : message;
-}
-
-function codeOf(error: unknown): string | undefined {
-  const direct = (error as { code?: unknown } | null)?.code;
-  if (typeof direct === 'string') return direct;
-  const cause = (error as { cause?: { code?: unknown } } | null)?.cause?.code;
-  if (typeof cause === 'string') return cause;
-  // Several addresses (localhost → ::1 and 127.0.0.1) fail as one AggregateError.
-  if (error instanceof AggregateError) return error.errors.map(codeOf).find((c) => c !== undefined);
-  return undefined;
 }

@@ -20,7 +20,11 @@ export interface NpmProxyHostLocation {
 /** A proxy host as NPM returns it (components/proxy-host-object.json). */
 export interface NpmProxyHost {
   id: number;
-  /** ISO 8601 timestamps, e.g. `2024-10-08T23:23:03.000Z`. */
+  /**
+   * As the database gives them: ISO 8601 (`2024-10-08T23:23:03.000Z`, NPM's schema examples, MySQL)
+   * or `2024-10-08 23:23:03` (SQLite, the default: `datetime('now')`, UTC; older NPMs used local
+   * time). Parse with care.
+   */
   created_on: string;
   modified_on: string;
   owner_user_id: number;

@@ -1,16 +1,10 @@
 import { isIPv6 } from 'node:net';
 import { errors } from 'undici';
+import { errorCode } from '../../../lib/error-code.js';
 import type { FailureKind } from './hints.js';
 
-/** The system or library code of an error (`ECONNREFUSED`, `UND_ERR_SOCKET`, …), from it or its cause. */
-export function errorCode(error: unknown): string | null {
-  for (let e: unknown = error, depth = 0; e && typeof e === 'object' && depth < 3; depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && code !== '') return code;
-    e = (e as { cause?: unknown }).cause;
-  }
-  return null;
-}
+// dns.ts and tcp.ts take it from here, with the rest of the error vocabulary.
+export { errorCode };
 
 /** A short description of an error for a step's detail: its message, with its code when that adds something. */
 export function describeError(error: unknown): string {

@@ -3,7 +3,7 @@ import { resolveStep } from './dns.js';
 import { HINTS } from './hints.js';
 import { httpProbe } from './http-probe.js';
 import type { StepOutcome } from './outcome.js';
-import { describeDestination, type ParsedDestination, parseDestination as parseSyntax } from './syntax.js';
+import { describeDestination, parseDestination } from './syntax.js';
 import { connectStep } from './tcp.js';
 import type {
   Destination,
@@ -16,11 +16,6 @@ import type {
 
 /** The bounds: 5 s to connect, 10 s for the HTTP answer; DNS gets the same as TCP. */
 export const DEFAULT_TIMEOUTS: ValidationTimeouts = { dnsMs: 5_000, tcpMs: 5_000, httpMs: 10_000 };
-
-/** SYNTAX alone: the parsed destination, or what is wrong with it (detail text). */
-export function parseDestination(raw: string): ParsedDestination {
-  return parseSyntax(raw);
-}
 
 /**
  * Runs SYNTAX → DNS → TCP → HTTP, yielding each step as it completes; stops after the first failure.
@@ -36,7 +31,7 @@ export async function* validationSteps(raw: string, options: ValidationOptions =
   if (signal?.aborted) return;
 
   const syntax = await timed('SYNTAX', async (): Promise<StepOutcome<Destination>> => {
-    const parsed = parseSyntax(raw);
+    const parsed = parseDestination(raw);
     if (!parsed.ok) return { ok: false, detail: parsed.detail, hint: HINTS.syntax };
     return { ok: true, detail: describeDestination(parsed.destination), value: parsed.destination };
   });

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "Settings" ADD COLUMN     "installationId" UUID NOT NULL DEFAULT gen_random_uuid();
