@@ -296,6 +296,12 @@ describe('allProxies', () => {
     // Every NPM host appears once: ours are not listed twice.
     const hostIds = items.map((i) => i.npmHostId).filter((id) => id !== null);
     expect(new Set(hostIds).size).toBe(hostIds.length);
+
+    // Edited by hand in NPM into something that is not even a URL: out of step, not an error.
+    Object.assign(npm.hosts.get(ours.npmHostId as number) ?? {}, { forward_host: 'not a host' });
+    const edited = await t.gql<{ allProxies: { items: Listing[] } }, unknown>(QUERY);
+    expect(edited.errors).toBeUndefined();
+    expect(edited.data?.allProxies.items.find((i) => i.proxy?.id === ours.id)?.inSync).toBe(false);
   });
 
   it('NPM unreachable: our proxies are still listed, and the status says why the rest is missing', async () => {

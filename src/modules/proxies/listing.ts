@@ -84,5 +84,11 @@ function theirs(host: NpmProxyHost): ProxyListing {
 
 /** The host serves the proxy's domain (among any others an admin added) and forwards to its destination. */
 function inStep(proxy: ProxyRow, host: NpmProxyHost): boolean {
-  return servesDomain(host, proxy.domain) && new URL(forwardUrl(host)).href === new URL(proxy.destination).href;
+  // URL.canParse: a host edited by hand in NPM may forward to something that is no URL at all.
+  const forwarded = forwardUrl(host);
+  return (
+    servesDomain(host, proxy.domain) &&
+    URL.canParse(forwarded) &&
+    new URL(forwarded).href === new URL(proxy.destination).href
+  );
 }
