@@ -13,7 +13,7 @@ import { createProxySchema, updateProxySchema } from './input.js';
 import { type AllProxies, mergeListing } from './listing.js';
 import type { NpmSync } from './sync.js';
 import { validateDestination, validationSteps } from './validation/pipeline.js';
-import { parseDestination } from './validation/syntax.js';
+import { type ParsedDestination, parseDestination } from './validation/syntax.js';
 import type { Destination, ValidationOptions, ValidationResult, ValidationStep } from './validation/types.js';
 
 export type { ProxyRow };
@@ -90,12 +90,13 @@ export class ProxyService {
   async create(input: unknown, actor: Actor, signal?: AbortSignal): Promise<ProxyPayload> {
     const { domain, destination: raw } = parseInput(createProxySchema, input, 'input');
     // Everything that can refuse the proxy without probing comes first.
-    this.assertSyncable(raw);
+    const requested = parseDestination(raw);
+    this.assertSyncable(requested);
     await this.assertDomainFree(domain);
     await this.options.npm?.claimDomain(domain, null, 'nothing was created');
     const validation = await this.validate(raw, signal);
     if (!validation.ok) return { proxy: null, validation };
-    const destination = parsed(raw);
+    const destination = accepted(requested);
     const proxy = await this.exclusive(async () => {
       await this.assertDomainFree(domain);
       const { db, npm, settings } = this.options;
@@ -127,11 +128,11 @@ export class ProxyService {
     if (!before) throw notFound('proxy', id);
     const domain = data.domain ?? before.domain;
     // The same destination written differently (e.g. a default port spelled out) is no change.
-    const normalised = data.destination === undefined ? undefined : parseDestination(data.destination);
+    const requested = data.destination === undefined ? undefined : parseDestination(data.destination);
     const sameDestination =
-      data.destination === undefined || (normalised?.ok === true && normalised.destination.url === before.destination);
+      requested === undefined || (requested.ok && requested.destination.url === before.destination);
     if (domain === before.domain && sameDestination) return { proxy: before, validation: NOT_REVALIDATED };
-    if (!sameDestination && data.destination !== undefined) this.assertSyncable(data.destination);
+    if (!sameDestination && requested) this.assertSyncable(requested);
     if (domain !== before.domain) {
       await this.assertDomainFree(domain, id);
       await this.options.npm?.claimDomain(domain, before.npmHostId, 'nothing was changed');
@@ -141,7 +142,7 @@ export class ProxyService {
       validation = await this.validate(data.destination, signal);
       if (!validation.ok) return { proxy: null, validation };
     }
-    const destination = parsed(sameDestination ? before.destination : (data.destination as string));
+    const destination = accepted(sameDestination ? parseDestination(before.destination) : requested);
     const moved = destination.url !== before.destination;
 
     const proxy = await this.exclusive(async () => {
@@ -239,9 +240,8 @@ export class ProxyService {
    * NPM forwards the client's query string, and nginx cannot add one of its own to it: a destination
    * with a query cannot be synced, so it is refused before anything is probed.
    */
-  private assertSyncable(raw: string): void {
+  private assertSyncable(result: ParsedDestination): void {
     if (!this.options.npm) return;
-    const result = parseDestination(raw);
     if (result.ok && new URL(result.destination.url).search !== '') {
       throw badInput(
         'a destination with a query string cannot be synced to Nginx Proxy Manager (it forwards the client’s)',
@@ -257,9 +257,8 @@ export class ProxyService {
 }
 
 /** A destination the pipeline accepted (or that was stored after it did): its parsed form. */
-function parsed(raw: string): Destination {
-  const result = parseDestination(raw);
-  if (!result.ok) throw new Error(`destination passed validation but does not parse: ${result.detail}`);
+function accepted(result: ParsedDestination | undefined): Destination {
+  if (!result?.ok) throw new Error(`destination passed validation but does not parse: ${result?.detail}`);
   return result.destination;
 }
 

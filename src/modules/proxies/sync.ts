@@ -154,9 +154,13 @@ export class NpmSync {
     try {
       return await remove();
     } catch (error) {
-      this.outOfStep({ operation: 'delete', proxyId: current.id, domain: current.domain }, hostId, error, {
-        message: `proxy ${current.domain}: its Nginx Proxy Manager host was deleted but the proxy could not be; delete it again`,
-      });
+      const ref = { operation: 'delete', proxyId: current.id, domain: current.domain };
+      this.outOfStep(
+        ref,
+        hostId,
+        error,
+        `proxy ${current.domain}: its Nginx Proxy Manager host was deleted but the proxy could not be; delete it again`,
+      );
       throw error;
     }
   }
@@ -259,9 +263,12 @@ export class NpmSync {
       return true;
     } catch (error) {
       const host = hostId === null ? `a host for ${ref.domain} may be left` : `check host #${hostId}`;
-      this.outOfStep(ref, hostId, error, {
-        message: `proxy ${ref.domain}: the ${ref.operation} could not be undone in Nginx Proxy Manager; ${host}`,
-      });
+      this.outOfStep(
+        ref,
+        hostId,
+        error,
+        `proxy ${ref.domain}: the ${ref.operation} could not be undone in Nginx Proxy Manager; ${host}`,
+      );
       return false;
     }
   }
@@ -270,14 +277,14 @@ export class NpmSync {
     ref: { operation: string; proxyId: string | null; domain: string },
     npmHostId: number | null,
     error: unknown,
-    text: { message: string },
+    message: string,
   ): void {
     this.options.log.error({ err: error, ...ref, npmHostId }, 'Nginx Proxy Manager is out of step');
     this.options.events.emit({
       type: 'proxy.npm_out_of_step',
       source: 'proxies',
       severity: 'ERROR',
-      message: text.message,
+      message,
       details: { ...ref, npmHostId, error: error instanceof Error ? error.message : String(error) },
     });
   }

@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
+import { errorCode } from '../../../lib/error-code.js';
 import { deadline } from './deadline.js';
-import { describeError, errorCode } from './failures.js';
+import { describeError } from './failures.js';
 import { HINTS } from './hints.js';
 import type { StepOutcome } from './outcome.js';
 import type { Destination } from './types.js';

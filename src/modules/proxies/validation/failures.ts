@@ -3,9 +3,6 @@ import { errors } from 'undici';
 import { errorCode } from '../../../lib/error-code.js';
 import type { FailureKind } from './hints.js';
 
-// dns.ts and tcp.ts take it from here, with the rest of the error vocabulary.
-export { errorCode };
-
 /** A short description of an error for a step's detail: its message, with its code when that adds something. */
 export function describeError(error: unknown): string {
   const code = errorCode(error);

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
-import { classifyError, describeError, endpoint, errorCode } from './failures.js';
+import { errorCode } from '../../../lib/error-code.js';
+import { classifyError, describeError, endpoint } from './failures.js';
 import { type FailureKind, hintFor } from './hints.js';
 import type { StepOutcome } from './outcome.js';
 
