@@ -94,7 +94,8 @@ export function createApp(deps: AppDeps): App {
           const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
           services.events.start();
           services.health.start();
-          resolve(`http://${shownHost}:${address.port}`);
+          // Resolves once the registry holds every provider's routes.
+          services.routes.start().then(() => resolve(`http://${shownHost}:${address.port}`), reject);
         });
       });
     },
@@ -117,6 +118,7 @@ export function createApp(deps: AppDeps): App {
         await yoga.dispose();
         // NPM calls still under way finish (and are undone if need be) while the event log is open.
         await services.proxies.close();
+        await services.routes.close();
         // The monitor writes its last results and the event log its pending entries: both need
         // the database, and nothing else writes after them.
         await services.health.stop();

@@ -11,6 +11,8 @@ import { ProxyHealthSource } from './modules/proxies/health.js';
 import { NpmClient } from './modules/proxies/npm/client.js';
 import { ProxyService } from './modules/proxies/service.js';
 import { NpmSync } from './modules/proxies/sync.js';
+import type { RouteService } from './modules/routes/service.js';
+import { createRouteService } from './modules/routes/wiring.js';
 import { StreamRelay } from './modules/sessions/relay.js';
 import { SettingsService } from './modules/settings/service.js';
 
@@ -36,8 +38,10 @@ export interface Services {
   relay: StreamRelay;
   /** Reverse proxies: validation, lifecycle, Nginx Proxy Manager sync. */
   proxies: ProxyService;
-  /** HTTP to proxy destinations (health checks); closed when the app stops. NPM has its own. */
+  /** HTTP to proxy destinations and route upstreams (health checks, data plane); closed when the app stops. NPM has its own. */
   proxyAgent: Agent;
+  /** The route registry, kept current from its providers (proxies, routes file, nodes). */
+  routes: RouteService;
 }
 
 export function createServices(deps: AppDeps): Services {
@@ -53,7 +57,18 @@ export function createServices(deps: AppDeps): Services {
   health.register(new ProxyHealthSource(db, proxyAgent, env.HEALTH_CHECK_TIMEOUT_MS));
   const npm = npmSync(env, { db, events, log, settings });
   const proxies = new ProxyService({ db, events, settings, health, npm });
-  return { nodeDirectory: new NodeDirectory(db), nodeAgent, events, settings, health, relay, proxies, proxyAgent };
+  const routes = createRouteService({ env, db, log, events, health, agent: proxyAgent });
+  return {
+    nodeDirectory: new NodeDirectory(db),
+    nodeAgent,
+    events,
+    settings,
+    health,
+    relay,
+    proxies,
+    proxyAgent,
+    routes,
+  };
 }
 
 /** Nginx Proxy Manager sync when NPM_URL (and, as env.ts requires, its credentials) are set. */

@@ -82,6 +82,32 @@ const spec = {
   PROXMOX_URL: { schema: optionalUrl(['http', 'https']), help: 'Proxmox API URL for route linking; unset = off' },
   PROXMOX_TOKEN_ID: { schema: z.string().min(1).optional(), help: 'Proxmox API token id' },
   PROXMOX_TOKEN_SECRET: { schema: z.string().min(1).optional(), help: 'Proxmox API token secret' },
+  // Listed in PROTOCOLS.md for the features of the open issues; validated now, warned about when
+  // set (src/main.ts NOT_YET_USED), in effect once their feature ships.
+  PROXY_HOST: { schema: z.string().min(1).optional(), help: 'data plane bind address; unset = `HOST`; not used yet' },
+  STREAM_IDLE_TIMEOUT_MS: {
+    schema: positiveInt.optional(),
+    help: 'idle STREAM (TCP) route connections are closed after this; not used yet',
+  },
+  PROXMOX_INSECURE: {
+    schema: z.enum(['true', 'false']).optional(),
+    help: '`true` skips TLS verification towards Proxmox (risky); not used yet',
+  },
+  CORS_ORIGINS: {
+    schema: z.string().min(1).optional(),
+    help: 'comma-separated exact origins allowed for browsers; not used yet (no CORS headers are sent)',
+  },
+  GRAPHIQL: {
+    schema: z.enum(['true', 'false']).optional(),
+    help: 'serve GraphiQL on `GET /graphql`; not used yet (GraphiQL is always served)',
+  },
+  MAX_CONNECTIONS: { schema: positiveInt.optional(), help: 'open connections cap per listener; not used yet' },
+  OUTBOUND_DENY: { schema: z.string().min(1).optional(), help: 'CIDRs no outbound connection may reach; not used yet' },
+  OUTBOUND_ALLOW: { schema: z.string().min(1).optional(), help: 'CIDRs outbound connections may reach; not used yet' },
+  EXPOSE_ERRORS: {
+    schema: z.enum(['true', 'false']).optional(),
+    help: "`true` returns unexpected errors' details (local debugging only); not used yet",
+  },
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     help: 'structured JSON logs on stdout',

@@ -12,7 +12,20 @@ const COMMANDS = {
 type Command = keyof typeof COMMANDS;
 
 /** Variables the CLI accepts (PROTOCOLS.md) whose features have not shipped yet. */
-const NOT_YET_USED = ['REDIS_URL', 'PROXY_PORT', 'ROUTES_FILE', 'PROXMOX_URL'] as const;
+const NOT_YET_USED = [
+  'REDIS_URL',
+  'PROXY_PORT',
+  'PROXY_HOST',
+  'STREAM_IDLE_TIMEOUT_MS',
+  'PROXMOX_URL',
+  'PROXMOX_INSECURE',
+  'CORS_ORIGINS',
+  'GRAPHIQL',
+  'MAX_CONNECTIONS',
+  'OUTBOUND_DENY',
+  'OUTBOUND_ALLOW',
+  'EXPOSE_ERRORS',
+] as const;
 
 function usage(): string {
   const width = Math.max(...envHelp().map((v) => v.name.length));

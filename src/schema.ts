@@ -4,6 +4,7 @@ import './modules/events/schema.js';
 import './modules/health/schema.js';
 import './modules/nodes/schema.js';
 import './modules/proxies/schema.js';
+import './modules/routes/schema.js';
 import './modules/sessions/schema.js';
 import './modules/settings/schema.js';
 

@@ -228,3 +228,46 @@ describe('database unavailable during a write', () => {
     expect(await storedMessages(database)).toEqual(['WARN #0', 'WARN #3', 'WARN #4', 'WARN #5']);
   });
 });
+
+describe('react', () => {
+  it('holds record() until the reactions to that type have finished, and only for that type', async () => {
+    const bus = busOn(db);
+    const seen: string[] = [];
+    let release: () => void = () => {};
+    const gate = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const stop = bus.react(['events.purged'], async (entry) => {
+      seen.push(`start ${entry.message}`);
+      await gate;
+      seen.push(`end ${entry.message}`);
+    });
+    let recorded = false;
+    const pending = bus.record(sample('INFO', 1)).then(() => {
+      recorded = true;
+    });
+    await until(async () => seen.length === 1);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(recorded).toBe(false);
+    release();
+    await pending;
+    expect(seen).toEqual(['start INFO #1', 'end INFO #1']);
+
+    // Another type is not held; after `stop` this one is not reacted to either.
+    await bus.record(sample('INFO', 2, 'health'));
+    stop();
+    await bus.record(sample('INFO', 3));
+    expect(seen).toHaveLength(2);
+  });
+
+  it('a reaction that throws is logged, and the entry is still published and recorded', async () => {
+    const { log, lines } = captureLog();
+    const bus = busOn(db, { log });
+    bus.react(['events.purged'], () => {
+      throw new Error('boom');
+    });
+    const entry = await bus.record(sample('WARN', 4));
+    expect(entry?.message).toBe('WARN #4');
+    expect(lines).toContainEqual(expect.objectContaining({ level: 50, msg: 'a reaction to an event failed' }));
+  });
+});

@@ -1,5 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { codes, startTestApp, type TestApp } from '../helpers/app.js';
+import { eventually } from '../helpers/eventually.js';
 import { closedPort, startUpstream, type Upstream } from './helpers.js';
 
 /** Proxies without Nginx Proxy Manager: validation gates every write; the event log has each change. */
@@ -301,18 +302,21 @@ describe('health of proxies', () => {
     expect(after?.health.status).toBe('UNHEALTHY');
     expect(after?.health.detail).toContain('503');
 
-    const changes = await t.db.prisma.eventLog.findMany({
-      where: { type: 'health.changed' },
-      orderBy: { seq: 'asc' },
-      select: { details: true },
+    // Transitions are emitted, not awaited: the event log writes them in its next batch.
+    await eventually(async () => {
+      const changes = await t.db.prisma.eventLog.findMany({
+        where: { type: 'health.changed' },
+        orderBy: { seq: 'asc' },
+        select: { details: true },
+      });
+      const ofProxy = changes
+        .map((c) => c.details as { subjectKind: string; subjectId: string; from: string; to: string })
+        .filter((d) => d.subjectId === proxy.id);
+      expect(ofProxy.map((d) => [d.subjectKind, d.from, d.to])).toEqual([
+        ['PROXY', 'UNKNOWN', 'HEALTHY'],
+        ['PROXY', 'HEALTHY', 'UNHEALTHY'],
+      ]);
     });
-    const ofProxy = changes
-      .map((c) => c.details as { subjectKind: string; subjectId: string; from: string; to: string })
-      .filter((d) => d.subjectId === proxy.id);
-    expect(ofProxy.map((d) => [d.subjectKind, d.from, d.to])).toEqual([
-      ['PROXY', 'UNKNOWN', 'HEALTHY'],
-      ['PROXY', 'HEALTHY', 'UNHEALTHY'],
-    ]);
   });
 
   it('a deleted proxy is dropped from the monitor at once', async () => {

@@ -37,6 +37,9 @@ export interface Audit {
   principal: Actor;
 }
 
+/** Work that must be done before a change is acknowledged (see EventBus.react). */
+export type Reaction = (entry: EventLogEntry) => Promise<void> | void;
+
 interface Item {
   event: AppEvent;
   actor: Actor | null;
@@ -65,6 +68,7 @@ export class EventBus {
   private readonly db: Db;
   private readonly log: Logger;
   private readonly subscribers = new Set<LiveSubscription>();
+  private readonly reactions = new Map<string, Set<Reaction>>();
   private readonly liveIdPrefix = `live-${randomBytes(4).toString('hex')}-`;
   private liveCounter = 0;
 
@@ -123,6 +127,23 @@ export class EventBus {
     if (this.closed) subscription.end();
     else this.subscribers.add(subscription);
     return subscription;
+  }
+
+  /**
+   * Runs `reaction` for every published entry of one of `types`, and holds record() of that entry
+   * until it has finished: state derived from a change (the route registry) is current by the time
+   * the change is acknowledged. A reaction that throws is logged; the entry is published regardless.
+   * Returns the function that removes it.
+   */
+  react(types: readonly AppEvent['type'][], reaction: Reaction): () => void {
+    for (const type of types) {
+      const set = this.reactions.get(type) ?? new Set<Reaction>();
+      this.reactions.set(type, set);
+      set.add(reaction);
+    }
+    return () => {
+      for (const type of types) this.reactions.get(type)?.delete(reaction);
+    };
   }
 
   /** Live subscribers right now (for metrics and tests). */
@@ -323,6 +344,24 @@ export class EventBus {
       position: seq ?? this.lastPosition ?? 0n,
     };
     for (const subscription of this.subscribers) subscription.push(entry);
-    item.published?.(entry);
+    const reacted = this.runReactions(entry);
+    if (!item.published) return;
+    if (reacted) void reacted.then(() => item.published?.(entry));
+    else item.published(entry);
+  }
+
+  /** The entry's reactions, settled (never rejects); undefined when it has none. */
+  private runReactions(entry: EventLogEntry): Promise<unknown> | undefined {
+    const reactions = this.reactions.get(entry.type);
+    if (!reactions?.size) return undefined;
+    return Promise.all(
+      [...reactions].map(async (reaction) => {
+        try {
+          await reaction(entry);
+        } catch (error) {
+          this.log.error({ err: error, type: entry.type }, 'a reaction to an event failed');
+        }
+      }),
+    );
   }
 }

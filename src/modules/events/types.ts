@@ -91,6 +91,19 @@ export type AppEvent =
       'sessions',
       { sessionId: string; subscriber: string; queuedBytes: number; queuedFrames: number; limitBytes: number }
     >
+  // Routes.
+  | EventOf<'route.excluded', 'routes', { alias: string; provider: string; origin: string; reason: string }>
+  | EventOf<
+      'routes.source_invalid',
+      'routes',
+      { provider: string; file: string | null; line: number | null; error: string }
+    >
+  | EventOf<'routes.source_removed', 'routes', { provider: string; removed: number; reason: string }>
+  | EventOf<
+      'routes.reloaded',
+      'routes',
+      { provider: string; added: number; removed: number; active: number; excluded: number }
+    >
   // Housekeeping.
   | EventOf<'events.purged', 'system', { deleted: number; olderThan: string }>
   | EventOf<'health.write_failed', 'health', { pending: number; error: string }>

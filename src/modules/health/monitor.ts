@@ -140,6 +140,16 @@ export class HealthMonitor {
     this.schedule.remove(key);
   }
 
+  /**
+   * Lists one kind's subjects again now instead of at the next round: a source whose subjects
+   * live in memory (routes) says so when they change, so new ones are scheduled at once.
+   */
+  relistSoon(kind: HealthSubjectKind): void {
+    const source = this.sources.get(kind);
+    if (!source || !this.started || this.halted || this.options.env.HEALTH_MONITOR === 'off') return;
+    this.track(this.relist(source));
+  }
+
   /** Starts scheduled checks (unless HEALTH_MONITOR=off). */
   start(): void {
     if (this.started || this.halted) return;

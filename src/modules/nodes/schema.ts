@@ -7,7 +7,7 @@ import * as nodes from './service.js';
 
 const NodeKindEnum = builder.enumType('NodeKind', { values: ['STREAMER', 'CACHE', 'SLB'] as const });
 
-const InfraNode = builder.prismaInterface('Node', {
+export const InfraNode = builder.prismaInterface('Node', {
   name: 'InfraNode',
   resolveType: (node) => NODE_KINDS[node.kind].typeName,
   fields: (t) => ({

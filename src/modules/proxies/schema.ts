@@ -44,7 +44,7 @@ const ValidationProgressRef = builder.objectRef<ValidationProgress>('ValidationP
   }),
 });
 
-const ProxyRef = builder.prismaObject('Proxy', {
+export const ProxyRef = builder.prismaObject('Proxy', {
   description: 'A reverse proxy: requests for `domain` go to `destination`.',
   fields: (t) => ({
     id: t.exposeID('id'),

@@ -1,0 +1,153 @@
+import type { Dispatcher } from 'undici';
+import type { Logger } from '../../lib/logger.js';
+import type { EventBus } from '../events/bus.js';
+import type { HealthMonitor } from '../health/monitor.js';
+import { RouteHealthSource } from './health.js';
+import type { RouteProvider, RouteSink } from './providers/provider.js';
+import { RouteSourceError } from './providers/provider.js';
+import { resolveRoutes } from './reconcile.js';
+import { type RouteChanges, RouteRegistry } from './registry.js';
+import type { ProviderName, Route, RouteKind, RouteSpec } from './types.js';
+
+export interface RouteServiceOptions {
+  providers: RouteProvider[];
+  events: Pick<EventBus, 'emit'>;
+  log: Logger;
+  health: Pick<HealthMonitor, 'register' | 'forget' | 'relistSoon'>;
+  /** HTTP for the file routes' health checks. */
+  agent: Dispatcher;
+  healthTimeoutMs: number;
+  /** Ports StreamGate itself listens on, with what they are (PORT, PROXY_PORT). */
+  reservedPorts: ReadonlyMap<number, string>;
+}
+
+/**
+ * The route registry kept current. Each provider hands over its whole list whenever it changes;
+ * every provider's list is then resolved together (reconcile.ts: precedence, exclusions) and the
+ * registry takes the difference, so only what changed is touched. Resolving is synchronous and
+ * re-parses only specs that changed, which keeps a single proxy or node change cheap however many
+ * routes there are.
+ */
+export class RouteService {
+  readonly registry = new RouteRegistry();
+  readonly health: RouteHealthSource;
+  private readonly specs = new Map<ProviderName, readonly RouteSpec[]>();
+  /** Until every provider has loaded once, updates are only collected (no half-built registry). */
+  private loading = true;
+  private closed = false;
+
+  constructor(private readonly options: RouteServiceOptions) {
+    this.health = new RouteHealthSource(this.registry, options.agent, options.healthTimeoutMs);
+    options.health.register(this.health);
+  }
+
+  /** Loads every provider and starts following them; resolves once the first full set is in place. */
+  async start(): Promise<void> {
+    await Promise.all(this.options.providers.map((provider) => provider.start(this.sinkFor(provider.name))));
+    this.loading = false;
+    this.apply();
+  }
+
+  /** Routes of a kind and/or provider, in registry order (HTTP, STREAM, EXCLUDED). */
+  list(filter: { kind?: RouteKind | null; provider?: string | null } = {}): readonly Route[] {
+    const { kind, provider } = filter;
+    const routes =
+      kind === 'HTTP'
+        ? this.registry.http.values()
+        : kind === 'STREAM'
+          ? this.registry.stream.values()
+          : kind === 'EXCLUDED'
+            ? this.registry.excluded.values()
+            : this.registry.iterAll();
+    return provider ? routes.filter((r) => r.provider === provider) : routes;
+  }
+
+  /** A route by alias as written (any case, a trailing dot), EXCLUDED ones included. */
+  find(alias: string): Route | null {
+    return this.registry.find(alias) ?? null;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.options.providers.map((p) => p.close()));
+  }
+
+  private sinkFor(name: ProviderName): RouteSink {
+    return {
+      update: (specs) => {
+        if (this.closed) return;
+        this.specs.set(name, specs);
+        if (!this.loading) this.apply();
+      },
+      failed: (error) => this.sourceFailed(name, error),
+      gone: (reason) => {
+        if (this.closed) return;
+        const had = this.specs.get(name)?.length ?? 0;
+        this.specs.set(name, []);
+        this.options.events.emit({
+          type: 'routes.source_removed',
+          source: 'routes',
+          severity: 'INFO',
+          message: `${reason}: its ${had} route(s) removed`,
+          details: { provider: name, removed: had, reason },
+        });
+        if (!this.loading) this.apply();
+      },
+    };
+  }
+
+  /** A provider that cannot be read keeps its previous routes; an ERROR event says why and where. */
+  private sourceFailed(name: ProviderName, error: unknown): void {
+    if (this.closed) return;
+    const { file = null, line = null } = error instanceof RouteSourceError ? error.location : {};
+    const message = error instanceof Error ? error.message : String(error);
+    const kept = this.specs.get(name)?.length ?? 0;
+    this.options.log.error({ err: error, provider: name }, 'routes: provider could not be loaded');
+    this.options.events.emit({
+      type: 'routes.source_invalid',
+      source: 'routes',
+      severity: 'ERROR',
+      message: `${name} routes not reloaded (${kept} previous kept): ${message}`,
+      details: { provider: name, file, line, error: message },
+    });
+  }
+
+  private apply(): void {
+    const changes = this.registry.replace(resolveRoutes(this.specs, { reservedPorts: this.options.reservedPorts }));
+    if (changes.added.length || changes.removed.length) this.announce(changes);
+  }
+
+  private announce({ added, removed }: RouteChanges): void {
+    const { events, health } = this.options;
+    // A removed or changed route's check still running says nothing about what replaces it.
+    for (const route of removed) if (route.kind !== 'EXCLUDED') health.forget('ROUTE', route.alias);
+    health.relistSoon('ROUTE');
+    for (const route of added) {
+      if (route.kind !== 'EXCLUDED') continue;
+      events.emit({
+        type: 'route.excluded',
+        source: 'routes',
+        severity: 'WARN',
+        message: `route "${route.alias}" (${route.provider}, ${route.origin}) excluded: ${route.excludedReason}`,
+        details: { alias: route.alias, provider: route.provider, origin: route.origin, reason: route.excludedReason },
+      });
+    }
+    const byProvider = new Map<string, { added: number; removed: number }>();
+    const count = (route: Route, field: 'added' | 'removed') => {
+      const entry = byProvider.get(route.provider) ?? { added: 0, removed: 0 };
+      entry[field]++;
+      byProvider.set(route.provider, entry);
+    };
+    for (const route of added) count(route, 'added');
+    for (const route of removed) count(route, 'removed');
+    for (const [provider, n] of byProvider) {
+      events.emit({
+        type: 'routes.reloaded',
+        source: 'routes',
+        severity: 'INFO',
+        message: `${provider} routes reloaded: ${n.added} added, ${n.removed} removed`,
+        details: { provider, ...n, active: this.registry.numActive, excluded: this.registry.excluded.size },
+      });
+    }
+  }
+}
