@@ -3,6 +3,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { type AppDeps, createServices, type Services } from './context.js';
 import { createGraphQLWebSocket } from './graphql/ws.js';
 import { createGraphQL } from './graphql/yoga.js';
+import { graphiqlEnabled, originAllowed, requireJsonBody } from './http/browser.js';
+import { createGraphiQLPage } from './http/graphiql.js';
 import { createMetrics } from './http/metrics.js';
 import { sendHealth, sendReady } from './http/probes.js';
 import { sendError } from './http/respond.js';
@@ -32,6 +34,7 @@ export function createApp(deps: AppDeps): App {
     agent: services.nodeAgent,
     timeoutMs: env.PASSTHROUGH_TIMEOUT_MS,
   });
+  const graphiql = graphiqlEnabled(env) ? createGraphiQLPage() : null;
   let draining = false;
 
   async function route(req: IncomingMessage, res: ServerResponse, surface: string): Promise<void> {
@@ -41,6 +44,8 @@ export function createApp(deps: AppDeps): App {
       case 'ready':
         return sendReady(res, database, draining);
       case 'graphql':
+        if (graphiql?.wants(req)) return graphiql.send(req, res);
+        if (!requireJsonBody(req, res)) return;
         return yoga.handle(req, res);
     }
     if (!(await requirePrincipal(tokens, req, res))) return;
@@ -71,6 +76,12 @@ export function createApp(deps: AppDeps): App {
 
   server.on('upgrade', (req, socket: Socket, head) => {
     const surface = surfaceOf(req.url ?? '/');
+    // A browser page from another origin must not open sockets with an operator's credentials
+    // (cross-site WebSocket hijacking); clients that are not browsers send no Origin.
+    if (!originAllowed(req.headers.origin, env.CORS_ORIGINS)) {
+      socket.end('HTTP/1.1 403 Forbidden\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
     if (surface === 'graphql') {
       graphqlWs.wss.handleUpgrade(req, socket, head, (ws) => graphqlWs.wss.emit('connection', ws, req));
       return;

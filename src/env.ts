@@ -15,6 +15,16 @@ const optionalUrl = (protocols: string[]) =>
     })
     .optional();
 
+/** `https://ops.example.com` or `http://localhost:3000`: exactly what a browser sends as `Origin`. */
+function isOrigin(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === value;
+  } catch {
+    return false;
+  }
+}
+
 const spec = {
   PORT: {
     schema: port.default(4000),
@@ -94,19 +104,31 @@ const spec = {
     help: '`true` skips TLS verification towards Proxmox (risky); not used yet',
   },
   CORS_ORIGINS: {
-    schema: z.string().min(1).optional(),
-    help: 'comma-separated exact origins allowed for browsers; not used yet (no CORS headers are sent)',
+    schema: z
+      .string()
+      .min(1)
+      .transform((v) =>
+        v
+          .split(',')
+          .map((o) => o.trim())
+          .filter(Boolean),
+      )
+      .pipe(
+        z.array(z.string().refine(isOrigin, 'must be an origin: http(s)://host[:port], no path; `*` is not allowed')),
+      )
+      .optional(),
+    help: 'comma-separated exact origins (`https://ops.example.com`) browsers may call from (CORS, graphql-ws and relay `Origin`); unset = none',
   },
   GRAPHIQL: {
     schema: z.enum(['true', 'false']).optional(),
-    help: 'serve GraphiQL on `GET /graphql`; not used yet (GraphiQL is always served)',
+    help: 'serve the GraphiQL page on `GET /graphql`; unset = on unless NODE_ENV=production',
   },
   MAX_CONNECTIONS: { schema: positiveInt.optional(), help: 'open connections cap per listener; not used yet' },
   OUTBOUND_DENY: { schema: z.string().min(1).optional(), help: 'CIDRs no outbound connection may reach; not used yet' },
   OUTBOUND_ALLOW: { schema: z.string().min(1).optional(), help: 'CIDRs outbound connections may reach; not used yet' },
   EXPOSE_ERRORS: {
-    schema: z.enum(['true', 'false']).optional(),
-    help: "`true` returns unexpected errors' details (local debugging only); not used yet",
+    schema: z.enum(['true', 'false']).default('false'),
+    help: "`true` returns unexpected errors' details and stack traces: for local debugging only",
   },
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -114,7 +136,7 @@ const spec = {
   },
   NODE_ENV: {
     schema: z.enum(['development', 'production', 'test']).default('development'),
-    help: '`production` tightens defaults (unexpected errors masked, no stack traces or error details in responses)',
+    help: '`production` turns GraphiQL off unless GRAPHIQL=true (errors are masked in every mode unless EXPOSE_ERRORS=true)',
   },
   PASSTHROUGH_TIMEOUT_MS: {
     schema: positiveInt.default(30_000),

@@ -19,12 +19,9 @@ const NOT_YET_USED = [
   'STREAM_IDLE_TIMEOUT_MS',
   'PROXMOX_URL',
   'PROXMOX_INSECURE',
-  'CORS_ORIGINS',
-  'GRAPHIQL',
   'MAX_CONNECTIONS',
   'OUTBOUND_DENY',
   'OUTBOUND_ALLOW',
-  'EXPOSE_ERRORS',
 ] as const;
 
 function usage(): string {

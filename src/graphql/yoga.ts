@@ -2,6 +2,7 @@ import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
 import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
+import { GraphQLError } from 'graphql';
 import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
 import { type AppDeps, createContext, type Services } from '../context.js';
 import { appError } from '../lib/errors.js';
@@ -16,18 +17,24 @@ export interface SocketContext {
 
 export function createGraphQL(deps: AppDeps, services: Services) {
   const principals = new WeakMap<Request, Principal>();
-  const production = deps.env.NODE_ENV === 'production';
+  const { CORS_ORIGINS: origins, EXPOSE_ERRORS } = deps.env;
   return createYoga<SocketContext>({
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    // GraphiQL with its JS and CSS inlined: works on machines without internet access. The
-    // bundle is large, so it is loaded on the first page view rather than at start-up.
-    renderGraphiQL: async (options) => (await import('@graphql-yoga/render-graphiql')).renderGraphiQL(options),
-    graphiql: {
-      title: 'StreamGate',
-      headers: JSON.stringify({ Authorization: 'Bearer <your token>' }, null, 2),
-      subscriptionsProtocol: 'WS',
+    // The app serves GraphiQL itself, compressed and cached (src/http/graphiql.ts).
+    graphiql: false,
+    // No CORS headers unless CORS_ORIGINS lists origins (exact matches); never credentials:
+    // browsers send the bearer token in a header, which CORS does not need credentials for.
+    cors: (request) => {
+      const origin = request.headers.get('origin');
+      if (!origin || !origins?.includes(origin)) return false;
+      return {
+        origin,
+        credentials: false,
+        methods: ['GET', 'POST'],
+        allowedHeaders: ['authorization', 'content-type', 'accept'],
+      };
     },
     plugins: [
       useBearerAuth(deps.tokens, principals),
@@ -44,9 +51,20 @@ export function createGraphQL(deps: AppDeps, services: Services) {
       if (!who) throw appError('UNAUTHENTICATED', 'a valid bearer token is required');
       return createContext(deps, services, who, request?.signal);
     },
+    // Masked in every mode: an unexpected error's message, stack and Prisma's invocation text stay
+    // in our log. EXPOSE_ERRORS=true shows them, for local debugging only.
     maskedErrors: {
-      isDev: !production,
+      isDev: EXPOSE_ERRORS === 'true',
       maskError(error, message, isDev) {
+        // Yoga's own request errors (a malformed JSON body) carry the parser's message, which
+        // quotes the body, as `extensions.originalError`: the fixed message is enough. The request
+        // is malformed whatever the Accept header, so it is a 400 (`spec` would make it 200 for
+        // application/json).
+        if (!isDev && error instanceof GraphQLError && error.extensions.originalError !== undefined) {
+          const { originalError: _dropped, http, ...extensions } = error.extensions as Record<string, unknown>;
+          const status = (http as { status?: number } | undefined)?.status ?? 400;
+          return new GraphQLError(error.message, { extensions: { ...extensions, http: { status } } });
+        }
         const masked = defaultMaskError(error, message, isDev);
         if (masked !== error) deps.log.error({ err: error }, 'unexpected error in a GraphQL operation');
         return masked;

@@ -166,10 +166,23 @@ describe('close codes', () => {
     }
   });
 
-  it('4404 for an unknown session, for publishers and operators alike', async () => {
+  it('4404 for an unknown session only to a caller with a valid token', async () => {
     const unknown = { sessionId: randomUUID(), clientId: randomUUID(), streamKey: 'x' };
-    expect(await code(publisher(app, unknown))).toBe(4404);
     expect(await code(operator(app, unknown, 'alice'))).toBe(4404);
+    // A stream key can only be checked against its session: for one that does not exist it is
+    // as wrong as a bad key for one that does.
+    expect(await code(publisher(app, unknown))).toBe(4403);
+  });
+
+  it('without valid credentials, an unknown session and a real one are refused alike', async () => {
+    const real = await newSession(app);
+    const unknown = { sessionId: randomUUID(), clientId: randomUUID(), streamKey: 'x' };
+    for (const s of [real, unknown]) {
+      expect(await code(publisher(app, s, null))).toBe(4401);
+      expect(await code(operator(app, s, 'alice', { header: null }))).toBe(4401);
+      expect(await code(operator(app, s, 'alice', { header: 'Bearer sg_not_a_token' }))).toBe(4403);
+      expect(await code(publisher(app, s, 'wrong-key'))).toBe(4403);
+    }
   });
 
   it('4401 without credentials, 4403 with bad ones', async () => {

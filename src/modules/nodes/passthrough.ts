@@ -66,7 +66,7 @@ export function createPassthrough({ nodes, agent, timeoutMs }: PassthroughOption
           timeoutMs,
         },
         res,
-        withoutHopByHop,
+        untrustedResponseHeaders,
       );
     } catch (error) {
       if (res.destroyed) return; // the caller went away; nothing to answer
@@ -108,10 +108,23 @@ function forwardedRequestHeaders(req: IncomingMessage): string[] {
 }
 
 /**
+ * A node's answer is served on our origin but is not ours to trust: no cookies for our origin, no
+ * content sniffing, and a sandbox CSP, so a page a node returns cannot script against
+ * StreamGate in an operator's browser. Replaces whatever the node said about the two headers.
+ */
+function untrustedResponseHeaders(raw: string[]): string[] {
+  const headers = withoutHopByHop(raw, UNTRUSTED);
+  headers.push('x-content-type-options', 'nosniff', 'content-security-policy', 'sandbox');
+  return headers;
+}
+
+const UNTRUSTED = new Set(['set-cookie', 'x-content-type-options', 'content-security-policy']);
+
+/**
  * The node's raw headers minus hop-by-hop ones, including those its `Connection` header names:
  * they describe the node→StreamGate connection, not ours to the caller (RFC 9110 §7.6.1).
  */
-function withoutHopByHop(raw: string[]): string[] {
+function withoutHopByHop(raw: string[], alsoDropped: ReadonlySet<string>): string[] {
   const connection: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     if ((raw[i] as string).toLowerCase() === 'connection') connection.push(raw[i + 1] as string);
@@ -120,7 +133,7 @@ function withoutHopByHop(raw: string[]): string[] {
   const headers: string[] = [];
   for (let i = 0; i < raw.length; i += 2) {
     const lower = (raw[i] as string).toLowerCase();
-    if (HOP_BY_HOP.has(lower) || listedInConnection?.has(lower)) continue;
+    if (HOP_BY_HOP.has(lower) || alsoDropped.has(lower) || listedInConnection?.has(lower)) continue;
     headers.push(raw[i] as string, raw[i + 1] as string);
   }
   return headers;

@@ -63,6 +63,15 @@ export class LiveSessions {
     this.hub = new Hub({ dropped: (channel, subscriber, backlog) => this.dropped(channel, subscriber, backlog) });
   }
 
+  /** The stream key hash of a FINISHED session (null for any other): lets its publisher hear 4404. */
+  async finishedStreamKeyHash(sessionId: string): Promise<string | null> {
+    const row = await this.options.db.session.findUnique({
+      where: { id: sessionId },
+      select: { status: true, streamKeyHash: true },
+    });
+    return row?.status === 'FINISHED' ? row.streamKeyHash : null;
+  }
+
   /**
    * Looks the session up and holds its channel (opening it from the stored counters when it is
    * not live yet). Null for an unknown or finished session, or during shutdown.

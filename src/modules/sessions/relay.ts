@@ -131,19 +131,46 @@ export class StreamRelay {
   }
 
   /** Authenticates the socket and attaches it to its session as publisher or operator. */
+  /**
+   * Credentials are checked before the session is looked up, so that without valid ones an
+   * unknown session and a real one are refused alike (and cost no database read): no key and no
+   * token is 4401; a token that is not valid is 4403. A key can only be checked against its
+   * session, so a key for a session that does not exist is 4403 as well, not 4404.
+   */
   private async connect(
     ws: WebSocket,
     req: IncomingMessage,
     target: StreamTarget,
     attach: (role: Role) => boolean,
   ): Promise<void> {
+    const token = bearerToken(req.headers.authorization) ?? target.accessToken;
+    if (!token && !target.key) return closeSocket(ws, CloseCode.MissingCredentials);
+    let principal: Principal | null = null;
+    if (token) {
+      try {
+        principal = await this.options.tokens.verify(token);
+      } catch (error) {
+        if (!(error instanceof TokenCheckUnavailableError)) throw error;
+        return closeSocket(ws, CloseCode.TryAgainLater);
+      }
+      if (!principal && !target.key) return closeSocket(ws, CloseCode.Forbidden);
+    }
     const lease = await this.live.open(target.sessionId);
-    if (!lease) return closeSocket(ws, this.closing ? CloseCode.GoingAway : CloseCode.SessionNotFound);
+    if (!lease) {
+      if (this.closing) return closeSocket(ws, CloseCode.GoingAway);
+      if (principal) return closeSocket(ws, CloseCode.SessionNotFound);
+      // Only the key of a session that ended proves the caller knew it: then it may hear so.
+      const ended = target.key ? await this.live.finishedStreamKeyHash(target.sessionId) : null;
+      const knew = ended !== null && target.key !== null && streamKeyMatches(target.key, ended);
+      return closeSocket(ws, knew ? CloseCode.SessionNotFound : CloseCode.Forbidden);
+    }
     try {
       if (isPublisherId(target.userId, lease.session.clientId)) {
         await this.connectPublisher(ws, lease, target, attach);
+      } else if (!principal) {
+        closeSocket(ws, token ? CloseCode.Forbidden : CloseCode.MissingCredentials);
       } else {
-        await this.connectOperator(ws, req, lease, target, attach);
+        await this.connectOperator(ws, lease, target, principal, attach);
       }
     } finally {
       lease.release();
@@ -175,21 +202,11 @@ export class StreamRelay {
 
   private async connectOperator(
     ws: WebSocket,
-    req: IncomingMessage,
     lease: Lease,
     target: StreamTarget,
+    principal: Principal,
     attach: (role: Role) => boolean,
   ): Promise<void> {
-    const token = bearerToken(req.headers.authorization) ?? target.accessToken;
-    if (!token) return closeSocket(ws, CloseCode.MissingCredentials);
-    let principal: Principal | null;
-    try {
-      principal = await this.options.tokens.verify(token);
-    } catch (error) {
-      if (!(error instanceof TokenCheckUnavailableError)) throw error;
-      return closeSocket(ws, CloseCode.TryAgainLater);
-    }
-    if (!principal) return closeSocket(ws, CloseCode.Forbidden);
     const { channel } = lease;
     const operator = new SocketOperator(ws, target.userId, this.options.env.SESSION_OPERATOR_MAX_BUFFER);
     const result = await this.live.attachOperator(lease, operator, { id: principal.id, name: principal.name });
