@@ -5,6 +5,7 @@ import { createGraphQLWebSocket } from './graphql/ws.js';
 import { createGraphQL } from './graphql/yoga.js';
 import { graphiqlEnabled, originAllowed, requireJsonBody } from './http/browser.js';
 import { createGraphiQLPage } from './http/graphiql.js';
+import { bodyDeadline, limitConnections } from './http/limits.js';
 import { createMetrics } from './http/metrics.js';
 import { sendHealth, sendReady } from './http/probes.js';
 import { sendError } from './http/respond.js';
@@ -24,10 +25,10 @@ export interface App {
 
 /** Builds the whole HTTP/WebSocket surface on one node:http server. No side effects until start(). */
 export function createApp(deps: AppDeps): App {
-  const { env, log, database, tokens } = deps;
+  const { env, log, database } = deps;
   const services = createServices(deps);
   const yoga = createGraphQL(deps, services);
-  const graphqlWs = createGraphQLWebSocket(deps, yoga);
+  const graphqlWs = createGraphQLWebSocket(services.auth, yoga);
   const metrics = createMetrics();
   const passthrough = createPassthrough({
     nodes: services.nodeDirectory,
@@ -48,7 +49,7 @@ export function createApp(deps: AppDeps): App {
         if (!requireJsonBody(req, res)) return;
         return yoga.handle(req, res);
     }
-    if (!(await requirePrincipal(tokens, req, res))) return;
+    if (!(await requirePrincipal(services.auth, req, res))) return;
     switch (surface) {
       case 'proxy':
         return passthrough(req, res);
@@ -61,17 +62,34 @@ export function createApp(deps: AppDeps): App {
     }
   }
 
-  const server = createServer({ requestTimeout: 0 }, (req, res) => {
-    const started = performance.now();
-    const surface = surfaceOf(req.url ?? '/');
-    res.once('finish', () =>
-      metrics.observe(surface, req.method ?? '', res.statusCode, (performance.now() - started) / 1000),
-    );
-    route(req, res, surface).catch((error: unknown) => {
-      // The path only: query strings can carry credentials (`?access_token=`).
-      log.error({ err: error, path: (req.url ?? '').split('?', 1)[0] }, 'request failed');
-      sendError(res, 500, 'INTERNAL', 'internal error');
-    });
+  // requestTimeout 0: Node's would cut streamed passthrough uploads; bodyDeadline covers the rest.
+  const server = createServer(
+    {
+      requestTimeout: 0,
+      headersTimeout: env.HEADERS_TIMEOUT_MS,
+      keepAliveTimeout: env.KEEP_ALIVE_TIMEOUT_MS,
+      // How often Node looks for connections past headersTimeout (its default, 30 s, would let a
+      // dribbling peer hold a connection three times longer than the timeout says).
+      connectionsCheckingInterval: Math.min(1_000, env.HEADERS_TIMEOUT_MS),
+    },
+    (req, res) => {
+      const started = performance.now();
+      const surface = surfaceOf(req.url ?? '/');
+      if (surface !== 'proxy') bodyDeadline(req, res, env.REQUEST_TIMEOUT_MS);
+      res.once('finish', () =>
+        metrics.observe(surface, req.method ?? '', res.statusCode, (performance.now() - started) / 1000),
+      );
+      route(req, res, surface).catch((error: unknown) => {
+        // The path only: query strings can carry credentials (`?access_token=`).
+        log.error({ err: error, path: (req.url ?? '').split('?', 1)[0] }, 'request failed');
+        sendError(res, 500, 'INTERNAL', 'internal error');
+      });
+    },
+  );
+  limitConnections(server, {
+    max: env.MAX_CONNECTIONS,
+    perAddress: env.MAX_CONNECTIONS_PER_ADDRESS,
+    firstRequestMs: env.HEADERS_TIMEOUT_MS,
   });
 
   server.on('upgrade', (req, socket: Socket, head) => {

@@ -2,6 +2,7 @@ import { Agent } from 'undici';
 import type { Database, Db } from './db/client.js';
 import type { Env } from './env.js';
 import type { Logger } from './lib/logger.js';
+import { Authenticator } from './modules/auth/authenticate.js';
 import type { Principal, TokenVerifier } from './modules/auth/tokens.js';
 import { EventBus } from './modules/events/bus.js';
 import { HealthMonitor } from './modules/health/monitor.js';
@@ -26,6 +27,8 @@ export interface AppDeps {
 
 /** What one app instance builds from its deps and shares between GraphQL and plain HTTP. */
 export interface Services {
+  /** The token check of every surface, with its failed-attempt limit per address. */
+  auth: Authenticator;
   nodeDirectory: NodeDirectory;
   /** HTTP to node APIs (typed clients and passthrough); closed when the app stops. */
   nodeAgent: Agent;
@@ -51,7 +54,8 @@ export function createServices(deps: AppDeps): Services {
   const events = new EventBus({ db, log, minStoredSeverity: env.EVENT_LOG_MIN_SEVERITY });
   const settings = new SettingsService({ db, events });
   const health = new HealthMonitor({ env, db, log, events, settings, nodeAgent });
-  const relay = new StreamRelay({ env, db, log, events, tokens });
+  const auth = new Authenticator({ tokens, events, failuresPerMinute: env.AUTH_FAILURES_PER_MINUTE });
+  const relay = new StreamRelay({ env, db, log, events, auth });
   // Its own pool: proxy destinations and NPM are not node APIs, and each is one host among many.
   const proxyAgent = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 } });
   health.register(new ProxyHealthSource(db, proxyAgent, env.HEALTH_CHECK_TIMEOUT_MS));
@@ -59,6 +63,7 @@ export function createServices(deps: AppDeps): Services {
   const proxies = new ProxyService({ db, events, settings, health, npm });
   const routes = createRouteService({ env, db, log, events, health, agent: proxyAgent });
   return {
+    auth,
     nodeDirectory: new NodeDirectory(db),
     nodeAgent,
     events,

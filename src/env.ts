@@ -92,16 +92,9 @@ const spec = {
   PROXMOX_URL: { schema: optionalUrl(['http', 'https']), help: 'Proxmox API URL for route linking; unset = off' },
   PROXMOX_TOKEN_ID: { schema: z.string().min(1).optional(), help: 'Proxmox API token id' },
   PROXMOX_TOKEN_SECRET: { schema: z.string().min(1).optional(), help: 'Proxmox API token secret' },
-  // Listed in PROTOCOLS.md for the features of the open issues; validated now, warned about when
-  // set (src/main.ts NOT_YET_USED), in effect once their feature ships.
-  PROXY_HOST: { schema: z.string().min(1).optional(), help: 'data plane bind address; unset = `HOST`; not used yet' },
-  STREAM_IDLE_TIMEOUT_MS: {
-    schema: positiveInt.optional(),
-    help: 'idle STREAM (TCP) route connections are closed after this; not used yet',
-  },
-  PROXMOX_INSECURE: {
-    schema: z.enum(['true', 'false']).optional(),
-    help: '`true` skips TLS verification towards Proxmox (risky); not used yet',
+  AUTH_FAILURES_PER_MINUTE: {
+    schema: positiveInt.default(60),
+    help: 'invalid tokens one client address may present per minute; past it: 429 (Retry-After) for a minute, one WARN event',
   },
   CORS_ORIGINS: {
     schema: z
@@ -123,13 +116,43 @@ const spec = {
     schema: z.enum(['true', 'false']).optional(),
     help: 'serve the GraphiQL page on `GET /graphql`; unset = on unless NODE_ENV=production',
   },
-  MAX_CONNECTIONS: { schema: positiveInt.optional(), help: 'open connections cap per listener; not used yet' },
-  OUTBOUND_DENY: { schema: z.string().min(1).optional(), help: 'CIDRs no outbound connection may reach; not used yet' },
-  OUTBOUND_ALLOW: { schema: z.string().min(1).optional(), help: 'CIDRs outbound connections may reach; not used yet' },
+  MAX_CONNECTIONS: {
+    schema: positiveInt.default(4096),
+    help: 'open connections per listener; past it new connections are dropped',
+  },
+  MAX_CONNECTIONS_PER_ADDRESS: {
+    schema: positiveInt.default(1024),
+    help: 'open connections from one client address (behind a load balancer: raise it to MAX_CONNECTIONS)',
+  },
+  HEADERS_TIMEOUT_MS: {
+    schema: positiveInt.default(10_000),
+    help: "a connection's request headers must arrive within this (and a new connection must start sending)",
+  },
+  REQUEST_TIMEOUT_MS: {
+    schema: positiveInt.default(30_000),
+    help: 'a request body must arrive within this (408), except passthrough uploads, which stream',
+  },
+  KEEP_ALIVE_TIMEOUT_MS: {
+    schema: positiveInt.default(5_000),
+    help: 'an idle keep-alive connection is closed after this',
+  },
   EXPOSE_ERRORS: {
     schema: z.enum(['true', 'false']).default('false'),
     help: "`true` returns unexpected errors' details and stack traces: for local debugging only",
   },
+  // Listed in PROTOCOLS.md for the features of the open issues; validated now, warned about when
+  // set (src/main.ts NOT_YET_USED), in effect once their feature ships.
+  PROXY_HOST: { schema: z.string().min(1).optional(), help: 'data plane bind address; unset = `HOST`; not used yet' },
+  STREAM_IDLE_TIMEOUT_MS: {
+    schema: positiveInt.optional(),
+    help: 'idle STREAM (TCP) route connections are closed after this; not used yet',
+  },
+  PROXMOX_INSECURE: {
+    schema: z.enum(['true', 'false']).optional(),
+    help: '`true` skips TLS verification towards Proxmox (risky); not used yet',
+  },
+  OUTBOUND_DENY: { schema: z.string().min(1).optional(), help: 'CIDRs no outbound connection may reach; not used yet' },
+  OUTBOUND_ALLOW: { schema: z.string().min(1).optional(), help: 'CIDRs outbound connections may reach; not used yet' },
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     help: 'structured JSON logs on stdout',

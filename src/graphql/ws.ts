@@ -1,8 +1,8 @@
 import { GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import type { AppDeps } from '../context.js';
-import { bearerToken, type Principal, TokenCheckUnavailableError } from '../modules/auth/tokens.js';
+import type { Authenticator } from '../modules/auth/authenticate.js';
+import { bearerToken, type Principal } from '../modules/auth/tokens.js';
 import type { GraphQLServer } from './yoga.js';
 
 /**
@@ -10,7 +10,7 @@ import type { GraphQLServer } from './yoga.js';
  * exactly the plugins (auth, masking, limits) an HTTP request does. A bad or missing token in
  * `connection_init` closes the socket with 4403 Forbidden (graphql-ws' own code).
  */
-export function createGraphQLWebSocket(deps: AppDeps, yoga: GraphQLServer) {
+export function createGraphQLWebSocket(auth: Authenticator, yoga: GraphQLServer) {
   // GraphQL messages are small; ws' default of 100 MiB per frame would let any peer, before it
   // has even authenticated, make us buffer that much.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
@@ -20,17 +20,13 @@ export function createGraphQLWebSocket(deps: AppDeps, yoga: GraphQLServer) {
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
       async onConnect(ctx) {
         const header = ctx.connectionParams?.authorization ?? ctx.connectionParams?.Authorization;
-        let principal: Principal | null;
-        try {
-          principal = await deps.tokens.verify(bearerToken(typeof header === 'string' ? header : null));
-        } catch (error) {
-          if (!(error instanceof TokenCheckUnavailableError)) throw error;
-          // 1013 Try Again Later: not a verdict on the token, and no internals in the reason.
-          ctx.extra.socket.close(1013, 'cannot check the token right now');
-          return false;
-        }
-        if (!principal) return false;
-        ctx.extra.principal = principal;
+        const token = bearerToken(typeof header === 'string' ? header : null);
+        const result = await auth.authenticate(token, ctx.extra.request.socket.remoteAddress);
+        // 1013 Try Again Later: not a verdict on the token, and no internals in the reason.
+        if (result.kind === 'unavailable') ctx.extra.socket.close(1013, 'cannot check the token right now');
+        if (result.kind === 'limited') ctx.extra.socket.close(1013, 'too many invalid tokens; try again later');
+        if (result.kind !== 'principal') return false;
+        ctx.extra.principal = result.principal;
         return true;
       },
       async onSubscribe(ctx, _id, params) {

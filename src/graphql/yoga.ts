@@ -37,7 +37,7 @@ export function createGraphQL(deps: AppDeps, services: Services) {
       };
     },
     plugins: [
-      useBearerAuth(deps.tokens, principals),
+      useBearerAuth(services.auth, principals),
       // Bounds on what one operation may ask for (GraphQL Armor), so a single request cannot
       // fan out into thousands of database queries or node calls. Also apply over graphql-ws.
       maxTokensPlugin({ n: 2_000 }),

@@ -1,6 +1,6 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/context.js';
-import { hashToken } from '../../src/modules/auth/tokens.js';
+import { generateToken, hashToken } from '../../src/modules/auth/tokens.js';
 import { newerThan } from '../../src/modules/events/cursor.js';
 import type { EventLogEntry } from '../../src/modules/events/types.js';
 import { graphql } from '../generated/gql.js';
@@ -177,7 +177,7 @@ describe('audit trail of node changes', () => {
     const created = await app.gql(CreateCache, { input: { name: 'audit-1', host: '10.0.0.9', apiPort: 9000 } });
     const id = created.data?.createCacheNode.id ?? '';
     // A stored token (not ADMIN_TOKEN) makes the change: the log names that token.
-    const token = 'sg_audit-test-token';
+    const token = generateToken();
     const row = await app.db.prisma.apiToken.create({
       data: { name: 'ops-laptop', tokenHash: hashToken(token), role: 'admin' },
     });

@@ -1,29 +1,33 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendError } from '../../http/respond.js';
-import { bearerToken, type Principal, TokenCheckUnavailableError, type TokenVerifier } from './tokens.js';
+import type { Authenticator } from './authenticate.js';
+import { bearerToken, type Principal } from './tokens.js';
 
 /**
  * Authenticates a plain HTTP request (everything but GraphQL, /health and /ready). On failure it
- * answers 401 itself and returns null; the answer is the same whatever the path, so it reveals
- * nothing about which resources exist.
+ * answers itself (401, 429 or 503) and returns null; a 401 is the same whatever the path, so it
+ * reveals nothing about which resources exist.
  */
 export async function requirePrincipal(
-  tokens: TokenVerifier,
+  auth: Authenticator,
   req: IncomingMessage,
   res: ServerResponse,
 ): Promise<Principal | null> {
-  let principal: Principal | null;
-  try {
-    principal = await tokens.verify(bearerToken(req.headers.authorization));
-  } catch (error) {
-    if (!(error instanceof TokenCheckUnavailableError)) throw error;
-    res.setHeader('Retry-After', '5');
-    sendError(res, 503, 'UNAVAILABLE', 'cannot check the token right now; try again shortly');
-    return null;
+  const result = await auth.authenticate(bearerToken(req.headers.authorization), req.socket.remoteAddress);
+  switch (result.kind) {
+    case 'principal':
+      return result.principal;
+    case 'unavailable':
+      res.setHeader('Retry-After', '5');
+      sendError(res, 503, 'UNAVAILABLE', 'cannot check the token right now; try again shortly');
+      return null;
+    case 'limited':
+      res.setHeader('Retry-After', String(result.retryAfterSeconds));
+      sendError(res, 429, 'TOO_MANY_REQUESTS', 'too many invalid tokens from this address; try again later');
+      return null;
+    default:
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      sendError(res, 401, 'UNAUTHENTICATED', 'a valid bearer token is required');
+      return null;
   }
-  if (!principal) {
-    res.setHeader('WWW-Authenticate', 'Bearer');
-    sendError(res, 401, 'UNAUTHENTICATED', 'a valid bearer token is required');
-  }
-  return principal;
 }

@@ -18,6 +18,9 @@ export class TokenCheckUnavailableError extends Error {
   override name = 'TokenCheckUnavailableError';
 }
 
+/** The shape of generateToken()'s tokens: `sg_` and 32 random bytes in base64url. */
+const GENERATED_TOKEN = /^sg_[A-Za-z0-9_-]{43}$/;
+
 /** `sg_` marks StreamGate tokens so secret scanners and humans can recognise a leaked one. */
 export function generateToken(): string {
   return `sg_${randomBytes(32).toString('base64url')}`;
@@ -55,6 +58,8 @@ export class TokenVerifier {
     if (this.envHash && timingSafeEqual(this.envHash, Buffer.from(hash, 'hex'))) {
       return { id: 'env', name: 'ADMIN_TOKEN', role: 'admin' };
     }
+    // Stored tokens are all generateToken()'s: anything else cannot be one, and costs no lookup.
+    if (!GENERATED_TOKEN.test(token)) return null;
     const cached = this.cache.get(hash);
     if (cached) return cached.principal;
     // Lookup by the hash of a 256-bit random token: equality on the hash leaks nothing useful.

@@ -1,14 +1,16 @@
+import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
-import { bearerToken, type Principal, TokenCheckUnavailableError, type TokenVerifier } from './tokens.js';
+import type { Authenticator } from './authenticate.js';
+import { bearerToken, type Principal } from './tokens.js';
 
 /**
  * Authenticates every GraphQL request over HTTP and SSE before it is parsed, so a caller without
  * a valid token learns nothing (not even whether its query is valid). GraphiQL's HTML page is
- * static and served by an earlier hook; it can do nothing without a token either.
+ * static and served before Yoga; it can do nothing without a token either.
  */
-export function useBearerAuth(tokens: TokenVerifier, principals: WeakMap<Request, Principal>): Plugin {
+export function useBearerAuth(auth: Authenticator, principals: WeakMap<Request, Principal>): Plugin {
   return {
-    async onRequest({ request, endResponse, fetchAPI }) {
+    async onRequest({ request, serverContext, endResponse, fetchAPI }) {
       const reject = (status: number, code: string, message: string, headers: Record<string, string>) =>
         endResponse(
           new fetchAPI.Response(JSON.stringify({ errors: [{ message, extensions: { code } }] }), {
@@ -16,16 +18,23 @@ export function useBearerAuth(tokens: TokenVerifier, principals: WeakMap<Request
             headers: { 'content-type': 'application/graphql-response+json; charset=utf-8', ...headers },
           }),
         );
-      let principal: Principal | null;
-      try {
-        principal = await tokens.verify(bearerToken(request.headers.get('authorization')));
-      } catch (error) {
-        if (!(error instanceof TokenCheckUnavailableError)) throw error;
-        reject(503, 'UNAVAILABLE', 'cannot check the token right now; try again shortly', { 'retry-after': '5' });
-        return;
+      const address = (serverContext as { req?: IncomingMessage } | undefined)?.req?.socket.remoteAddress;
+      const result = await auth.authenticate(bearerToken(request.headers.get('authorization')), address);
+      switch (result.kind) {
+        case 'principal':
+          principals.set(request, result.principal);
+          return;
+        case 'unavailable':
+          return reject(503, 'UNAVAILABLE', 'cannot check the token right now; try again shortly', {
+            'retry-after': '5',
+          });
+        case 'limited':
+          return reject(429, 'TOO_MANY_REQUESTS', 'too many invalid tokens from this address; try again later', {
+            'retry-after': String(result.retryAfterSeconds),
+          });
+        default:
+          return reject(401, 'UNAUTHENTICATED', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
       }
-      if (principal) principals.set(request, principal);
-      else reject(401, 'UNAUTHENTICATED', 'a valid bearer token is required', { 'www-authenticate': 'Bearer' });
     },
   };
 }

@@ -107,7 +107,8 @@ export type AppEvent =
   // Housekeeping.
   | EventOf<'events.purged', 'system', { deleted: number; olderThan: string }>
   | EventOf<'health.write_failed', 'health', { pending: number; error: string }>
-  | EventOf<'auth.token_generated', 'auth', { tokenId: string; name: string }>;
+  | EventOf<'auth.token_generated', 'auth', { tokenId: string; name: string }>
+  | EventOf<'auth.rate_limited', 'auth', { address: string; failuresPerMinute: number; blockedSeconds: number }>;
 
 export type AppEventType = AppEvent['type'];
 

@@ -4,7 +4,8 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { Db } from '../../db/client.js';
 import type { Env } from '../../env.js';
 import type { Logger } from '../../lib/logger.js';
-import { bearerToken, type Principal, TokenCheckUnavailableError, type TokenVerifier } from '../auth/tokens.js';
+import type { Authenticator } from '../auth/authenticate.js';
+import { bearerToken, type Principal } from '../auth/tokens.js';
 import type { EventBus } from '../events/bus.js';
 import { CloseCode, CloseReason } from './close-codes.js';
 import type { Backlog, Channel, Frame, FrameSubscriber, Publisher } from './hub.js';
@@ -16,7 +17,7 @@ export interface StreamRelayOptions {
   db: Db;
   log: Logger;
   events: EventBus;
-  tokens: TokenVerifier;
+  auth: Authenticator;
 }
 
 /**
@@ -147,12 +148,9 @@ export class StreamRelay {
     if (!token && !target.key) return closeSocket(ws, CloseCode.MissingCredentials);
     let principal: Principal | null = null;
     if (token) {
-      try {
-        principal = await this.options.tokens.verify(token);
-      } catch (error) {
-        if (!(error instanceof TokenCheckUnavailableError)) throw error;
-        return closeSocket(ws, CloseCode.TryAgainLater);
-      }
+      const result = await this.options.auth.authenticate(token, req.socket.remoteAddress);
+      if (result.kind === 'unavailable' || result.kind === 'limited') return closeSocket(ws, CloseCode.TryAgainLater);
+      principal = result.kind === 'principal' ? result.principal : null;
       if (!principal && !target.key) return closeSocket(ws, CloseCode.Forbidden);
     }
     const lease = await this.live.open(target.sessionId);
