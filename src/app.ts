@@ -114,8 +114,10 @@ export function createApp(deps: AppDeps): App {
     server,
     yoga,
     services,
-    start(port = env.PORT, host = env.HOST) {
-      return new Promise((resolve, reject) => {
+    async start(port = env.PORT, host = env.HOST) {
+      // Before the relay accepts anyone: what a killed predecessor left ACTIVE is WAITING again.
+      await services.relay.live.recover(database.engine === 'embedded');
+      return new Promise<string>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);

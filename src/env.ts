@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -92,6 +93,10 @@ const spec = {
   PROXMOX_URL: { schema: optionalUrl(['http', 'https']), help: 'Proxmox API URL for route linking; unset = off' },
   PROXMOX_TOKEN_ID: { schema: z.string().min(1).optional(), help: 'Proxmox API token id' },
   PROXMOX_TOKEN_SECRET: { schema: z.string().min(1).optional(), help: 'Proxmox API token secret' },
+  INSTANCE_ID: {
+    schema: z.string().min(1).max(200).optional(),
+    help: "this instance's name on shared PostgreSQL: sessions it left ACTIVE when killed go back to WAITING at its next start; unset = `{hostname}:{PORT}`",
+  },
   AUTH_FAILURES_PER_MINUTE: {
     schema: positiveInt.default(60),
     help: 'invalid tokens one client address may present per minute; past it: 429 (Retry-After) for a minute, one WARN event',
@@ -179,6 +184,11 @@ export class EnvError extends Error {
   constructor(readonly problems: string[]) {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
+}
+
+/** This instance's name (INSTANCE_ID, else host name and port): stable across restarts. */
+export function instanceId(env: Pick<Env, 'INSTANCE_ID' | 'PORT'>): string {
+  return env.INSTANCE_ID ?? `${hostname()}:${env.PORT}`;
 }
 
 /** Parses the environment; every bad variable is reported at once. */

@@ -76,6 +76,7 @@ async function main(argv: string[]): Promise<number> {
         log.fatal({ err: error }, `lost the lock on ${env.DATA_DIR}; stopping now`);
         process.exit(1);
       },
+      onWaitingForStaleLock: (message) => log.warn(message),
     });
   } catch (error) {
     if (error instanceof DataDirLockedError) {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,6 +7,7 @@ import { join, resolve } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { loadMigrations } from '../src/db/migrate.js';
 import { envHelp } from '../src/env.js';
 import { PROJECT_ROOT } from '../src/lib/paths.js';
@@ -386,6 +387,51 @@ describe('streamgate serve on the embedded database', { timeout: TIMEOUT }, () =
     const { code } = await within(server.cli.exited, 15_000, 'the process noticing its lost lock', server.cli);
     expect(code).toBe(1);
     expect(logs(server.cli.stdout).find((l) => l.level === 60)?.msg).toMatch(/lost the lock on .*; stopping now/);
+  });
+
+  it('after kill -9, the next start waits for the stale lock (saying so once), and its ACTIVE session is WAITING again', async () => {
+    const token = generateToken();
+    const killed = await serve(await migratedDir(), { ADMIN_TOKEN: token });
+    const clientId = randomUUID();
+    const created = await gql(
+      killed.url,
+      `mutation { createSession(clientId: "${clientId}") { session { id } streamKey } }`,
+      token,
+    );
+    const { session, streamKey } = (created.data as { createSession: { session: { id: string }; streamKey: string } })
+      .createSession;
+    const publisher = new WebSocket(
+      `${killed.url.replace('http', 'ws')}/ws/stream/${session.id}/${clientId}?key=${encodeURIComponent(streamKey)}`,
+    );
+    publisher.on('error', () => {});
+    await new Promise((resolve) => publisher.once('open', resolve));
+    const status = async (url: string) =>
+      ((await gql(url, `{ session(id: "${session.id}") { status } }`, token)).data as { session: { status: string } })
+        .session.status;
+    await within(
+      (async () => {
+        while ((await status(killed.url)) !== 'ACTIVE') await new Promise((r) => setTimeout(r, 50));
+      })(),
+      10_000,
+      'the session becoming ACTIVE',
+      killed.cli,
+    );
+    killed.cli.child.kill('SIGKILL');
+    await killed.cli.exited;
+    publisher.terminate();
+
+    const next = await within(
+      serve(killed.dir, { ADMIN_TOKEN: token }),
+      40_000,
+      'the restart after kill -9',
+      killed.cli,
+    );
+    const waits = logs(next.cli.stdout).filter((l) => /waiting for its lock to clear/.test(String(l.msg)));
+    expect(waits).toHaveLength(1);
+    expect(waits[0]?.level).toBe(40);
+    expect(next.cli.stderr).not.toMatch(IN_USE);
+    expect(await status(next.url)).toBe('WAITING');
+    expect(await stop(next)).toEqual({ code: 0, signal: null });
   });
 
   it('SIGTERM lets an in-flight request finish, exits 0 and releases the data directory', async () => {

@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -84,12 +85,9 @@ export async function openPostgres(url: string, opts: OpenOptions = {}): Promise
  * The embedded database: PGlite in `dataDir`. PGlite has a single backend and two processes on
  * one directory silently lose writes, so a lock inside the directory keeps a second process out.
  */
-export async function openEmbedded(
-  dataDir: string,
-  opts: { onLockLost?: (error: Error) => void } = {},
-): Promise<Database> {
+export async function openEmbedded(dataDir: string, opts: EmbeddedOpenOptions = {}): Promise<Database> {
   await mkdir(dataDir, { recursive: true });
-  const release = await lockDataDir(dataDir, opts.onLockLost);
+  const release = await lockDataDir(dataDir, opts);
   try {
     const pglite = await PGlite.create(dataDir);
     return fromPGlite(pglite, { location: dataDir, onClose: release });
@@ -118,29 +116,83 @@ export function fromPGlite(
   });
 }
 
+/** What opening the embedded database may tell its caller. */
+export interface EmbeddedOpenOptions {
+  /** The lock was lost later (see lockDataDir): another process may write now; stop at once. */
+  onLockLost?: (error: Error) => void;
+  /** Said once when start-up waits for a lock left by a process that is gone. */
+  onWaitingForStaleLock?: (message: string) => void;
+}
+
+/** The lock is refreshed every 5 s; one left by a crashed process goes stale after 15 s. */
+const LOCK_STALE_MS = 15_000;
+const LOCK_HOLDER_FILE = 'streamgate.lock.holder';
+
 /**
+ * Takes the data directory's lock. A lock held by a live process (on this host: its pid in the
+ * holder file answers) is an error at once. Any other lock (left by a process killed with
+ * `kill -9`, or by one on another host that shares the directory) is waited for until it is stale
+ * and taken over, saying so once; if it stays fresh, its owner is alive after all: an error.
+ *
  * `onLockLost`: the lock could not be refreshed or was taken over (deleted by hand, or stale after
  * a long stall). Another process may now write to the directory; the owner should stop at once.
  */
-async function lockDataDir(dataDir: string, onLockLost?: (error: Error) => void): Promise<() => Promise<void>> {
+async function lockDataDir(dataDir: string, opts: EmbeddedOpenOptions): Promise<() => Promise<void>> {
+  const options = {
+    lockfilePath: join(dataDir, 'streamgate.lock'),
+    stale: LOCK_STALE_MS,
+    update: 5_000,
+    realpath: false,
+    ...(opts.onLockLost ? { onCompromised: opts.onLockLost } : {}),
+  };
+  const inUse = (detail: string) =>
+    new DataDirLockedError(
+      `the data directory ${dataDir} is in use by another StreamGate process${detail}; ` +
+        'stop it first, or give this one its own DATA_DIR (or a DATABASE_URL)',
+    );
+  let release: () => Promise<void>;
   try {
-    // The lock is refreshed every 5 s; one left by a crashed process goes stale after 15 s.
-    return await lockfile.lock(dataDir, {
-      lockfilePath: join(dataDir, 'streamgate.lock'),
-      stale: 15_000,
-      update: 5_000,
-      retries: 0,
-      realpath: false,
-      ...(onLockLost ? { onCompromised: onLockLost } : {}),
-    });
+    release = await lockfile.lock(dataDir, { ...options, retries: 0 });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ELOCKED') {
-      throw new DataDirLockedError(
-        `the data directory ${dataDir} is in use by another StreamGate process; ` +
-          'stop it first, or give this one its own DATA_DIR (or a DATABASE_URL). A lock left by a process that crashed clears itself within 15 s',
-      );
+    if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+    const holder = await readLockHolder(dataDir);
+    if (holder && holder.hostname === hostname() && holder.pid !== process.pid && isAlive(holder.pid)) {
+      throw inUse(` (pid ${holder.pid})`);
     }
-    throw error;
+    opts.onWaitingForStaleLock?.(
+      `the data directory ${dataDir} is locked by a process that is gone; waiting for its lock to clear (up to ${LOCK_STALE_MS / 1000} s)`,
+    );
+    try {
+      // Until the lock is stale, plus two refresh periods.
+      release = await lockfile.lock(dataDir, {
+        ...options,
+        retries: { retries: (LOCK_STALE_MS + 10_000) / 1_000, factor: 1, minTimeout: 1_000, maxTimeout: 1_000 },
+      });
+    } catch (retryError) {
+      if ((retryError as NodeJS.ErrnoException).code === 'ELOCKED') throw inUse('');
+      throw retryError;
+    }
+  }
+  await writeFile(join(dataDir, LOCK_HOLDER_FILE), JSON.stringify({ pid: process.pid, hostname: hostname() }));
+  return release;
+}
+
+async function readLockHolder(dataDir: string): Promise<{ pid: number; hostname: string } | null> {
+  try {
+    const holder = JSON.parse(await readFile(join(dataDir, LOCK_HOLDER_FILE), 'utf8')) as unknown;
+    const { pid, hostname: host } = (holder ?? {}) as { pid?: unknown; hostname?: unknown };
+    return typeof pid === 'number' && typeof host === 'string' ? { pid, hostname: host } : null;
+  } catch {
+    return null; // none (an older version), or unreadable: wait for staleness
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, someone else's
   }
 }
 

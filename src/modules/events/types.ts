@@ -77,6 +77,7 @@ export type AppEvent =
   | EventOf<'session.created', 'sessions', { sessionId: string; clientId: string }>
   | EventOf<'session.ended', 'sessions', { sessionId: string; framesRelayed: number; bytesRelayed: number }>
   | EventOf<'session.publisher_connected', 'sessions', { sessionId: string }>
+  | EventOf<'session.recovered', 'sessions', { sessionId: string; instance: string }>
   | EventOf<'session.publisher_disconnected', 'sessions', { sessionId: string; code: number }>
   | EventOf<'session.operator_connected', 'sessions', { sessionId: string; userId: string }>
   | EventOf<'session.operator_disconnected', 'sessions', { sessionId: string; userId: string; code: number }>

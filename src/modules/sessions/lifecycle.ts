@@ -23,23 +23,47 @@ export type Transition = keyof typeof TRANSITIONS;
 
 /**
  * Applies a transition when the session is in one of its `from` states; false when it is not (or
- * does not exist). Sets `finishedAt` on FINISHED and, the first time only, `startedAt` on ACTIVE.
+ * does not exist). Sets `finishedAt` on FINISHED and, the first time only, `startedAt` on ACTIVE;
+ * ACTIVE records the instance it is active on (`activeOn`), every other state clears it.
  */
-export async function transition(db: Db, id: string, name: Transition, now = new Date()): Promise<boolean> {
+export async function transition(
+  db: Db,
+  id: string,
+  name: Transition,
+  instance: string,
+  now = new Date(),
+): Promise<boolean> {
   const { from, to } = TRANSITIONS[name];
   const where = { id, status: { in: [...from] } };
   if (to === 'FINISHED') {
-    const { count } = await db.session.updateMany({ where, data: { status: to, finishedAt: now } });
+    const { count } = await db.session.updateMany({ where, data: { status: to, finishedAt: now, activeOn: null } });
     return count === 1;
   }
   if (to === 'ACTIVE') {
     // One batch (one transaction): the first start also records when the session started.
     const [moved] = await db.$transaction([
-      db.session.updateMany({ where, data: { status: to } }),
+      db.session.updateMany({ where, data: { status: to, activeOn: instance } }),
       db.session.updateMany({ where: { id, status: to, startedAt: null }, data: { startedAt: now } }),
     ]);
     return moved.count === 1;
   }
-  const { count } = await db.session.updateMany({ where, data: { status: to } });
+  const { count } = await db.session.updateMany({ where, data: { status: to, activeOn: null } });
   return count === 1;
+}
+
+/**
+ * At start: the sessions this instance left ACTIVE when it was killed (its publishers are gone
+ * with it) go back to WAITING. `allActive` for the embedded database, which only one process
+ * ever opens: every ACTIVE session there is this process's, whatever instance name it had.
+ * Returns the ids put back.
+ */
+export async function recoverActiveSessions(db: Db, instance: string, allActive: boolean): Promise<string[]> {
+  const where = allActive
+    ? { status: 'ACTIVE' as const }
+    : { status: 'ACTIVE' as const, OR: [{ activeOn: instance }, { activeOn: null }] };
+  const stale = await db.session.findMany({ where, select: { id: true } });
+  if (stale.length === 0) return [];
+  const ids = stale.map((s) => s.id);
+  await db.session.updateMany({ where: { ...where, id: { in: ids } }, data: { status: 'WAITING', activeOn: null } });
+  return ids;
 }

@@ -5,7 +5,7 @@ import type { Actor, AppEvent } from '../events/types.js';
 import { CloseCode } from './close-codes.js';
 import { FrameStream } from './frame-stream.js';
 import { type Backlog, type Channel, type Counters, type FrameSubscriber, Hub, type Publisher } from './hub.js';
-import { transition } from './lifecycle.js';
+import { recoverActiveSessions, transition } from './lifecycle.js';
 import { KeyedSerializer } from './serial.js';
 
 /** How often changed counters are written while a session is live (and at every disconnect). */
@@ -27,6 +27,8 @@ export interface LiveSessionsOptions {
   maxOperators: number;
   /** SESSION_OPERATOR_MAX_BUFFER: bytes queued for one subscriber before it is dropped. */
   maxBufferBytes: number;
+  /** INSTANCE_ID: recorded on the sessions this instance makes ACTIVE. */
+  instance: string;
 }
 
 /** What a connection needs to authenticate against the session it asked for. */
@@ -61,6 +63,23 @@ export class LiveSessions {
 
   constructor(private readonly options: LiveSessionsOptions) {
     this.hub = new Hub({ dropped: (channel, subscriber, backlog) => this.dropped(channel, subscriber, backlog) });
+  }
+
+  /**
+   * Puts back to WAITING the sessions this instance left ACTIVE when it stopped without closing
+   * them (kill -9, a crash), one WARN event each. Run once at start, before the relay accepts.
+   */
+  async recover(allActive: boolean): Promise<void> {
+    const ids = await recoverActiveSessions(this.options.db, this.options.instance, allActive);
+    for (const sessionId of ids) {
+      this.options.events.emit({
+        type: 'session.recovered',
+        source: 'sessions',
+        severity: 'WARN',
+        message: `session ${sessionId} was ACTIVE when this instance stopped without closing it: back to WAITING`,
+        details: { sessionId, instance: this.options.instance },
+      });
+    }
   }
 
   /** The stream key hash of a FINISHED session (null for any other): lets its publisher hear 4404. */
@@ -129,7 +148,9 @@ export class LiveSessions {
     if (claimed !== 'ok') return claimed === 'taken' ? 'taken' : 'gone';
     let started: boolean;
     try {
-      started = await this.serial.run(channel.sessionId, () => transition(this.options.db, channel.sessionId, 'start'));
+      started = await this.serial.run(channel.sessionId, () =>
+        transition(this.options.db, channel.sessionId, 'start', this.options.instance),
+      );
     } catch (error) {
       this.options.log.error({ err: error, sessionId: channel.sessionId }, 'cannot mark the session active');
       if (channel.releasePublisher(publisher)) this.reapIfIdle(channel);
@@ -158,7 +179,7 @@ export class LiveSessions {
     });
     this.serial
       .run(sessionId, async () => {
-        await transition(this.options.db, sessionId, 'pause');
+        await transition(this.options.db, sessionId, 'pause', this.options.instance);
         await this.flush(channel);
       })
       .catch((error: unknown) => this.options.log.error({ err: error, sessionId }, 'cannot mark the session waiting'))
@@ -228,7 +249,7 @@ export class LiveSessions {
    */
   end(sessionId: string, actor: Actor | null): Promise<boolean> {
     return this.serial.run(sessionId, async () => {
-      const finished = await transition(this.options.db, sessionId, 'finish');
+      const finished = await transition(this.options.db, sessionId, 'finish', this.options.instance);
       const channel = this.hub.get(sessionId);
       let counters: Counters | undefined;
       if (channel) {
@@ -282,7 +303,7 @@ export class LiveSessions {
       const { sessionId } = channel;
       this.serial
         .run(sessionId, async () => {
-          if (hadPublisher) await transition(this.options.db, sessionId, 'pause');
+          if (hadPublisher) await transition(this.options.db, sessionId, 'pause', this.options.instance);
           await this.flush(channel);
           this.hub.remove(channel);
         })

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { Db } from '../../db/client.js';
-import type { Env } from '../../env.js';
+import { type Env, instanceId } from '../../env.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Authenticator } from '../auth/authenticate.js';
 import { bearerToken, type Principal } from '../auth/tokens.js';
@@ -46,6 +46,7 @@ export class StreamRelay {
       events,
       maxOperators: env.SESSION_MAX_OPERATORS,
       maxBufferBytes: env.SESSION_OPERATOR_MAX_BUFFER,
+      instance: instanceId(env),
     });
     // maxPayload: ws closes a socket that sends a larger message with 1009 itself, before
     // buffering it. No compression: it would cost a copy (and CPU) per operator per frame.
