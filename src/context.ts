@@ -6,6 +6,7 @@ import { Authenticator } from './modules/auth/authenticate.js';
 import type { Principal, TokenVerifier } from './modules/auth/tokens.js';
 import { EventBus } from './modules/events/bus.js';
 import { HealthMonitor } from './modules/health/monitor.js';
+import { NodeCallBudget } from './modules/nodes/budget.js';
 import { createNodeAgent } from './modules/nodes/clients/index.js';
 import { NodeDirectory } from './modules/nodes/directory.js';
 import { ProxyHealthSource } from './modules/proxies/health.js';
@@ -95,8 +96,18 @@ export interface Context extends Services {
   log: Logger;
   /** Aborted when the HTTP client goes away (absent over graphql-ws): long work can stop early. */
   signal?: AbortSignal;
+  /** What this operation may still ask of node APIs (calls, bytes). */
+  nodeBudget: NodeCallBudget;
 }
 
 export function createContext(deps: AppDeps, services: Services, principal: Principal, signal?: AbortSignal): Context {
-  return { ...services, db: deps.database.prisma, principal, log: deps.log, signal };
+  const { NODE_CALLS_PER_OPERATION: calls, NODE_BYTES_PER_OPERATION: bytes } = deps.env;
+  return {
+    ...services,
+    db: deps.database.prisma,
+    principal,
+    log: deps.log,
+    signal,
+    nodeBudget: new NodeCallBudget(calls, bytes),
+  };
 }

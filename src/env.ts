@@ -93,6 +93,14 @@ const spec = {
   PROXMOX_URL: { schema: optionalUrl(['http', 'https']), help: 'Proxmox API URL for route linking; unset = off' },
   PROXMOX_TOKEN_ID: { schema: z.string().min(1).optional(), help: 'Proxmox API token id' },
   PROXMOX_TOKEN_SECRET: { schema: z.string().min(1).optional(), help: 'Proxmox API token secret' },
+  NODE_CALLS_PER_OPERATION: {
+    schema: positiveInt.default(50),
+    help: 'node API calls one GraphQL operation may make (`streams`, `traffic`, `ping`, …); past it: BUDGET_EXCEEDED on the fields left',
+  },
+  NODE_BYTES_PER_OPERATION: {
+    schema: positiveInt.default(16 * 1024 * 1024),
+    help: 'bytes of node API answers one GraphQL operation may read in all; past it: BUDGET_EXCEEDED',
+  },
   INSTANCE_ID: {
     schema: z.string().min(1).max(200).optional(),
     help: "this instance's name on shared PostgreSQL: sessions it left ACTIVE when killed go back to WAITING at its next start; unset = `{hostname}:{PORT}`",

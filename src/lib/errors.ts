@@ -12,7 +12,9 @@ export type ErrorCode =
   | 'CONFLICT'
   | 'UPSTREAM_UNAVAILABLE'
   /** A subscription that fell too far behind its stream; it is ended, never buffered without bound. */
-  | 'SUBSCRIBER_TOO_SLOW';
+  | 'SUBSCRIBER_TOO_SLOW'
+  /** One operation asked more of node APIs than NODE_CALLS_PER_OPERATION / NODE_BYTES_PER_OPERATION allow. */
+  | 'BUDGET_EXCEEDED';
 
 export function appError(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
   // Only authentication failures change the HTTP status of a GraphQL response; the others are

@@ -9,6 +9,8 @@ import { parseInput } from '../../lib/validate.js';
 import type { Audit } from '../events/bus.js';
 import { type HealthInfoShape, healthInfo } from '../health/info.js';
 import type { HealthMonitor } from '../health/monitor.js';
+import type { NodeCallBudget } from './budget.js';
+import type { AnswerMeter } from './clients/base.js';
 import { NodeApiError, type NodeEndpoint, StreamerClient } from './clients/index.js';
 import type { NodeDirectory } from './directory.js';
 import { NODE_KINDS } from './kinds.js';
@@ -188,7 +190,7 @@ export async function pingNode({ db, health }: { db: Db; health: HealthMonitor }
 
 /** A streamer's id looked up, then a call to its own API (see callNode). */
 export async function withStreamer<T>(
-  store: NodeStore,
+  store: NodeStore & { nodeBudget?: NodeCallBudget },
   id: string,
   call: (client: StreamerClient) => Promise<T>,
 ): Promise<T> {
@@ -197,15 +199,19 @@ export async function withStreamer<T>(
   return callNode(store, node, StreamerClient, call);
 }
 
-/** Runs a call against a node's own API; an unreachable or failing node is UPSTREAM_UNAVAILABLE. */
+/**
+ * Runs a call against a node's own API, within the operation's budget when it has one (one call,
+ * its answer's bytes); an unreachable or failing node is UPSTREAM_UNAVAILABLE.
+ */
 export async function callNode<C, T>(
-  { nodeAgent }: Pick<NodeStore, 'nodeAgent'>,
+  { nodeAgent, nodeBudget }: Pick<NodeStore, 'nodeAgent'> & { nodeBudget?: NodeCallBudget },
   node: Pick<Node, 'id' | 'kind' | 'host' | 'apiPort'>,
-  Client: new (endpoint: NodeEndpoint, agent: Dispatcher) => C,
+  Client: new (endpoint: NodeEndpoint, agent: Dispatcher, meter?: AnswerMeter) => C,
   call: (client: C) => Promise<T>,
 ): Promise<T> {
+  nodeBudget?.take();
   try {
-    return await call(new Client(node, nodeAgent));
+    return await call(new Client(node, nodeAgent, nodeBudget));
   } catch (error) {
     if (!(error instanceof NodeApiError)) throw error;
     const message = `${NODE_KINDS[node.kind].label} ${node.id}: ${error.message}`;

@@ -63,6 +63,8 @@ export class NodeApiClient {
   constructor(
     endpoint: NodeEndpoint,
     protected readonly dispatcher: Dispatcher,
+    /** Bounds answers by what is left of an operation's budget (NodeCallBudget), when there is one. */
+    protected readonly meter?: AnswerMeter,
   ) {
     const host = isIPv6(endpoint.host) ? `[${endpoint.host}]` : endpoint.host;
     this.origin = `http://${host}:${endpoint.apiPort}`;
@@ -198,7 +200,7 @@ export class NodeApiClient {
    * status and message when it answered). Bounded in time and size: a node is not ours to trust.
    */
   protected async json<T = unknown>(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<T> {
-    let text: string;
+    let read: string | 'too-large' | 'over-budget';
     let statusCode: number;
     try {
       const response = await this.dispatcher.request({
@@ -213,11 +215,15 @@ export class NodeApiClient {
         signal: AbortSignal.timeout(NODE_API_TIMEOUT_MS),
       });
       statusCode = response.statusCode;
-      text = await readLimited(response.body, NODE_API_MAX_BYTES);
+      read = await readLimited(response.body, NODE_API_MAX_BYTES, this.meter);
     } catch (error) {
-      if (error instanceof NodeApiError) throw new NodeApiError(`${method} ${path}: ${error.message}`);
       throw new NodeApiError(`${method} ${path}: ${describeNetworkError(error, NODE_API_TIMEOUT_MS)}`);
     }
+    // Past what the operation had left: its budget's error; past a node's own bound: the node's.
+    if (read === 'over-budget' && this.meter) throw this.meter.overflow();
+    if (read === 'too-large')
+      throw new NodeApiError(`${method} ${path}: answer larger than ${NODE_API_MAX_BYTES} bytes`);
+    const text = read as string;
     if (statusCode < 200 || statusCode >= 300) {
       const said = text.trim().slice(0, 500);
       throw new NodeApiError(
@@ -234,19 +240,34 @@ export class NodeApiClient {
   }
 }
 
-/** The whole body as text, or NodeApiError once it passes `limit` bytes. */
-async function readLimited(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
+/**
+ * The whole body as text; the body is dropped as soon as it passes `limit` bytes, or as soon as
+ * the meter (the operation's budget, shared by its concurrent calls) has no more bytes for it.
+ */
+async function readLimited(
+  body: AsyncIterable<Buffer> & { destroy(): unknown },
+  limit: number,
+  meter: AnswerMeter | undefined,
+): Promise<string | 'too-large' | 'over-budget'> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += chunk.length;
-    if (size > limit) {
+    const verdict = size > limit ? 'too-large' : meter && !meter.consume(chunk.length) ? 'over-budget' : null;
+    if (verdict) {
       body.destroy();
-      throw new NodeApiError(`answer larger than ${limit} bytes`);
+      return verdict;
     }
     chunks.push(chunk);
   }
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/** What bounds the bytes of all answers of one operation together (its NodeCallBudget). */
+export interface AnswerMeter {
+  /** Counts bytes as they arrive; false when they do not fit in what is left. */
+  consume(bytes: number): boolean;
+  overflow(): Error;
 }
 
 /** Headers as flat `[name, value, …]` strings, from undici's raw ones when it kept them. */
