@@ -214,12 +214,15 @@ describe('close codes', () => {
 
   it('1013 when the token cannot be checked right now (not a verdict on it)', async () => {
     const s = await newSession(app);
+    // A token the verifier does not know yet, whose lookup fails (the token store is down).
+    const known = vi.spyOn(app.deps.tokens, 'known').mockReturnValueOnce(undefined);
     const verify = vi
       .spyOn(app.deps.tokens, 'verify')
       .mockRejectedValueOnce(new TokenCheckUnavailableError('database down'));
     try {
       expect(await code(operator(app, s, 'alice'))).toBe(1013);
     } finally {
+      known.mockRestore();
       verify.mockRestore();
     }
     expect((await sessionState(app, s.sessionId)).operators).toEqual([]);

@@ -15,7 +15,7 @@ export type AuthResult =
   | { kind: 'limited'; retryAfterSeconds: number };
 
 export interface AuthenticatorOptions {
-  tokens: Pick<TokenVerifier, 'verify'>;
+  tokens: Pick<TokenVerifier, 'known' | 'verify'>;
   events: Pick<EventBus, 'emit'>;
   /** Invalid tokens one address may present per minute before it is refused for a minute. */
   failuresPerMinute: number;
@@ -27,8 +27,9 @@ const WINDOW_SECONDS = 60;
  * The one token check of every surface (HTTP, GraphQL over HTTP/SSE, graphql-ws, the relay).
  * Failed authentication is cheap and bounded: once an address has presented `failuresPerMinute`
  * invalid tokens within a minute, it is refused (`limited`) for the rest of that minute without a
- * token lookup, announced by one WARN event (not one per request). A missing token costs nothing
- * to refuse, so it does not count.
+ * token lookup, announced by one WARN event (not one per request); a token already known to be
+ * valid (cached for a few seconds) still works. A missing token costs nothing to refuse, so it
+ * does not count.
  */
 export class Authenticator {
   private readonly failures: RateLimiterMemory;
@@ -39,6 +40,9 @@ export class Authenticator {
 
   async authenticate(token: string | null, address: string | undefined): Promise<AuthResult> {
     if (!token) return { kind: 'missing' };
+    // The common case (a token seen in the last seconds) costs neither a lookup nor the limiter.
+    const known = this.options.tokens.known(token);
+    if (known) return { kind: 'principal', principal: known };
     const key = address ?? 'unknown';
     const state = await this.failures.get(key);
     if (state && state.consumedPoints >= this.options.failuresPerMinute) {

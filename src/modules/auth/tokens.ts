@@ -52,7 +52,11 @@ export class TokenVerifier {
     this.envHash = adminToken ? Buffer.from(hashToken(adminToken), 'hex') : undefined;
   }
 
-  async verify(token: string | null): Promise<Principal | null> {
+  /**
+   * What is known of a token without a lookup: its principal, null when it cannot be valid (or is
+   * cached as unknown), undefined when only the token store can tell.
+   */
+  known(token: string | null): Principal | null | undefined {
     if (!token || token.length > 512) return null;
     const hash = hashToken(token);
     if (this.envHash && timingSafeEqual(this.envHash, Buffer.from(hash, 'hex'))) {
@@ -60,8 +64,13 @@ export class TokenVerifier {
     }
     // Stored tokens are all generateToken()'s: anything else cannot be one, and costs no lookup.
     if (!GENERATED_TOKEN.test(token)) return null;
-    const cached = this.cache.get(hash);
-    if (cached) return cached.principal;
+    return this.cache.get(hash)?.principal;
+  }
+
+  async verify(token: string | null): Promise<Principal | null> {
+    const known = this.known(token);
+    if (known !== undefined || !token) return known ?? null;
+    const hash = hashToken(token);
     // Lookup by the hash of a 256-bit random token: equality on the hash leaks nothing useful.
     let row: { id: string; name: string; role: string } | null;
     try {
