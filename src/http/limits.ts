@@ -34,8 +34,11 @@ export function limitConnections(server: Server, limits: ConnectionLimits): void
     });
     socket.setTimeout(limits.firstRequestMs, () => socket.destroy());
   });
-  // From the first request on, the request's own timers govern the socket.
-  const started = (req: IncomingMessage) => req.socket.setTimeout(0);
+  // From the first request on, the request's own timers govern the socket (`timeout` is the
+  // socket's current idle timeout: only the first request of a connection has one to clear).
+  const started = (req: IncomingMessage) => {
+    if (req.socket.timeout) req.socket.setTimeout(0);
+  };
   server.on('request', started);
   server.on('upgrade', started);
 }
