@@ -9,6 +9,7 @@ import { appError } from '../lib/errors.js';
 import type { Principal } from '../modules/auth/tokens.js';
 import { useBearerAuth } from '../modules/auth/yoga.js';
 import { schema } from '../schema.js';
+import { useNodeCallCost } from './node-call-cost.js';
 
 /** What a graphql-ws connection adds to the initial context (HTTP requests carry a Request). */
 export interface SocketContext {
@@ -44,6 +45,8 @@ export function createGraphQL(deps: AppDeps, services: Services) {
       maxDepthPlugin({ n: 10, ignoreIntrospection: true, flattenFragments: true }),
       maxAliasesPlugin({ n: 15 }),
       costLimitPlugin({ maxCost: 5_000, ignoreIntrospection: true }),
+      // Node calls cost what they fan out to (Armor cannot weigh a field): see node-call-cost.ts.
+      useNodeCallCost(deps.env.NODE_CALLS_PER_OPERATION),
     ],
     context: ({ request, principal }) => {
       const who = principal ?? (request ? principals.get(request) : undefined);

@@ -193,6 +193,19 @@ describe('load', () => {
     expect(reasons[4]).toBe('listenPort is required');
   });
 
+  it('loads a file of 10,000 routes whole (its speed is in bench/routes.ts)', async () => {
+    const entries = Array.from(
+      { length: 10_000 },
+      (_, i) => `  - alias: app${i}\n    upstream: http://10.0.${i >> 8}.${i & 255}:8080`,
+    );
+    const { provider } = await routesFile(`routes:\n${entries.join('\n')}\n`);
+    const specs = await load(provider);
+    expect(specs).toHaveLength(10_000);
+    expect(specs.filter((s) => s.kind !== 'HTTP')).toEqual([]);
+    const routes = resolveRoutes(new Map([['file', specs]]), { reservedPorts: new Map() });
+    expect(routes.filter((r) => r.kind === 'HTTP')).toHaveLength(10_000);
+  });
+
   it('leaves deep upstream checks to reconcile: a bad URL is a spec here, excluded there', async () => {
     const { provider } = await routesFile(lines('routes:', '  - alias: odd', '    upstream: not a url'));
     const specs = await load(provider);

@@ -22,9 +22,9 @@ afterAll(async () => {
   await node.close();
 });
 
-async function appWithStreamers(env: Record<string, string>): Promise<TestApp> {
+async function appWithStreamers(env: Record<string, string>, count = STREAMERS): Promise<TestApp> {
   const t = await startTestApp({ env });
-  for (let i = 0; i < STREAMERS; i++) {
+  for (let i = 0; i < count; i++) {
     const res = await t.gql('mutation($input: CreateStreamerInput!) { createStreamer(input: $input) { id } }', {
       input: { name: `s-${i}`, host: node.host, apiPort: node.port, httpPort: 8080 },
     });
@@ -36,17 +36,37 @@ async function appWithStreamers(env: Record<string, string>): Promise<TestApp> {
 type ListResult = { streamers: { edges: { node: { name: string; streams: unknown } }[] } };
 
 describe('node call budget per operation', () => {
-  it('past NODE_CALLS_PER_OPERATION, the fields left are BUDGET_EXCEEDED; the rest of the answer stands', async () => {
-    const t = await appWithStreamers({ NODE_CALLS_PER_OPERATION: '4' });
+  it('refuses before it runs an operation whose worst case passes the budget, fragments included', async () => {
+    const t = await appWithStreamers({});
     const before = node.requests.length;
-    const res = await t.gql<ListResult, unknown>(LIST);
-    expect(node.requests.length - before).toBe(4);
+    const wide = await t.gql('{ streamers(first: 100) { edges { node { name streams traffic } } } }');
+    expect(wide.data ?? null).toBeNull();
+    expect(wide.errors?.[0]?.extensions).toMatchObject({ code: 'BUDGET_EXCEEDED', limit: 50, cost: 200 });
+    const viaFragment = await t.gql(
+      '{ streamers(first: 30) { edges { node { ...Live } } } } fragment Live on Streamer { streams traffic }',
+    );
+    expect(viaFragment.errors?.[0]?.extensions).toMatchObject({ code: 'BUDGET_EXCEEDED', cost: 60 });
+    expect(node.requests.length).toBe(before);
+    // Within the worst case: answered.
+    expect((await t.gql('{ streamers(first: 25) { edges { node { streams traffic } } } }')).errors).toBeUndefined();
+  });
+
+  it('past NODE_CALLS_PER_OPERATION at run time (a variable page size), the fields left are BUDGET_EXCEEDED; the rest stands', async () => {
+    // A variable page size is costed as the default page (20): 20 calls pass the check; 25 streamers make 25.
+    const count = 25;
+    const t = await appWithStreamers({ NODE_CALLS_PER_OPERATION: '20' }, count);
+    const before = node.requests.length;
+    const res = await t.gql<ListResult, { n: number }>(
+      'query($n: Int) { streamers(first: $n) { edges { node { name streams } } } }',
+      { n: count },
+    );
+    expect(node.requests.length - before).toBe(20);
     const edges = res.data?.streamers.edges ?? [];
-    expect(edges.map((e) => e.node.name)).toHaveLength(STREAMERS);
-    expect(edges.filter((e) => e.node.streams !== null)).toHaveLength(4);
-    expect(res.errors).toHaveLength(STREAMERS - 4);
+    expect(edges.map((e) => e.node.name)).toHaveLength(count);
+    expect(edges.filter((e) => e.node.streams !== null)).toHaveLength(20);
+    expect(res.errors).toHaveLength(count - 20);
     for (const error of res.errors ?? []) {
-      expect(error.extensions).toMatchObject({ code: 'BUDGET_EXCEEDED', limit: 4 });
+      expect(error.extensions).toMatchObject({ code: 'BUDGET_EXCEEDED', limit: 20 });
       expect(error.path?.at(-1)).toBe('streams');
     }
     // The next operation has a budget of its own.
