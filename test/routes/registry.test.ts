@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Pool } from '../../src/modules/routes/pool.js';
 import { resolveRoutes } from '../../src/modules/routes/reconcile.js';
-import { type RouteChanges, RouteRegistry } from '../../src/modules/routes/registry.js';
+import { RouteRegistry } from '../../src/modules/routes/registry.js';
 import type { ProviderName, Route, RouteSpec } from '../../src/modules/routes/types.js';
 
 /** Specs as providers would hand them over, resolved the way RouteService does. */
@@ -281,21 +281,16 @@ describe('RouteRegistry.replace', () => {
     expect(registry.getHttpRouteOrExact('x', 'b2.example.com')).toBeUndefined();
   });
 
-  it('onChange is told only when something changed, with what changed; unsubscribing stops it', () => {
+  it('replace reports only what changed; clear empties every pool', () => {
     const registry = new RouteRegistry();
-    const told: RouteChanges[] = [];
-    const unsubscribe = registry.onChange((changes) => told.push(changes));
-    registry.replace(resolve(...specs()));
-    registry.replace(resolve(...specs()));
-    expect(told).toHaveLength(1);
-    registry.replace(resolve(http('a', 'http://10.0.0.1:80')));
-    expect(told).toHaveLength(2);
-    expect(aliases(told[1]!.removed).sort()).toEqual(['b', 's']);
-    expect(told[1]!.added).toEqual([]);
-    unsubscribe();
+    expect(aliases(registry.replace(resolve(...specs())).added).sort()).toEqual(['a', 'b', 's']);
+    expect(registry.replace(resolve(...specs()))).toEqual({ added: [], removed: [] });
+    const changes = registry.replace(resolve(http('a', 'http://10.0.0.1:80')));
+    expect(aliases(changes.removed).sort()).toEqual(['b', 's']);
+    expect(changes.added).toEqual([]);
     registry.clear();
-    expect(told).toHaveLength(2);
     expect(registry.numAll).toBe(0);
+    expect(registry.getHttpRouteOrExact('x', 'b.example.com')).toBeUndefined();
   });
 
   it('an excluded route whose alias an active one holds is kept under a key of its own', () => {

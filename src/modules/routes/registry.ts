@@ -15,8 +15,6 @@ export interface RouteChanges {
   removed: Route[];
 }
 
-export type RouteChangeListener = (changes: RouteChanges) => void;
-
 /**
  * Every route, in memory, in three pools keyed by alias (GoDoxy's `internal/route/routes`): HTTP
  * and STREAM hold the active routes, EXCLUDED the ones that failed validation. Lookups are O(1)
@@ -37,7 +35,6 @@ export class RouteRegistry {
    * and hosts in one namespace, so the two kinds of key never collide.
    */
   private readonly hosts = new Map<string, HttpRoute>();
-  private readonly listeners = new Set<RouteChangeListener>();
   private activeSnapshot: readonly ActiveRoute[] | null = null;
   private allSnapshot: readonly Route[] | null = null;
   /** Each route's identity as last applied, to tell a changed route from an unchanged one. */
@@ -94,12 +91,6 @@ export class RouteRegistry {
     return groups;
   }
 
-  /** Told after every `replace` that changed something. */
-  onChange(listener: RouteChangeListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
   /**
    * Makes the registry hold exactly `routes` (the resolved set from every provider): adds the new,
    * removes the gone, replaces the changed, leaves the rest as they are.
@@ -132,7 +123,6 @@ export class RouteRegistry {
     if (changes.added.length || changes.removed.length) {
       this.activeSnapshot = null;
       this.allSnapshot = null;
-      for (const listener of this.listeners) listener(changes);
     }
     return changes;
   }
