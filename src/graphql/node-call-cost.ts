@@ -24,7 +24,8 @@ const NODE_CALL_FIELDS = new Set([
 /**
  * The cost of node calls, which GraphQL Armor's cost limit cannot weigh (it has no per-field
  * costs): the most node API calls an operation can make, each node-call field counted once per
- * item of every list around it (`first` as written; a variable counts as the default page size).
+ * item of every page around it (`first` as written; a variable or no `first` counts as the default
+ * page size).
  * An operation whose worst case passes NODE_CALLS_PER_OPERATION is refused before it runs, as a
  * cost limit would; the run-time budget (NodeCallBudget) still bounds what variables leave open,
  * and the bytes.
@@ -58,8 +59,10 @@ export function nodeCallCostRule(maxCalls: number): ValidationRule {
               calls += own;
               continue;
             }
+            // A page: `first` as written; a variable, or no `first` at all, is the default page.
+            const paged = definition.args.some((a) => a.name === 'first');
             const first = selection.arguments?.find((a) => a.name.value === 'first')?.value;
-            const items = first?.kind === Kind.INT ? Number(first.value) : first ? DEFAULT_PAGE_SIZE : 1;
+            const items = first?.kind === Kind.INT ? Number(first.value) : paged ? DEFAULT_PAGE_SIZE : 1;
             calls += own + items * worstCase(selection.selectionSet, getNamedType(definition.type), seen);
           }
         }

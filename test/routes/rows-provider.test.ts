@@ -106,18 +106,25 @@ describe('rowsRouteProvider', () => {
     ]);
   });
 
-  it('a full read that a change overtook is read again, so the change is not undone', async () => {
+  it('a full read that changes overtook keeps what the changes found, and every other row it read', async () => {
     const h = harness();
+    h.rows.set('keep', spec('keep'));
+    h.rows.set('moved', spec('moved', 'http://old/'));
+    h.rows.set('gone', spec('gone'));
     h.hold(true);
     const started = h.provider.start(h.sink);
     await tick();
-    // The first full read is under way (it saw no rows); a row is created and its change applied.
-    h.rows.set('a', spec('a'));
+    // The full read is under way and saw the rows as above; meanwhile three changes land here.
     h.hold(false);
-    await h.changed('a');
-    h.releaseAll(); // the stale full read finishes last: it must not win
+    h.rows.set('new', spec('new'));
+    await h.changed('new');
+    h.rows.set('moved', spec('moved', 'http://new/'));
+    await h.changed('moved');
+    h.rows.delete('gone');
+    await h.changed('gone');
+    h.releaseAll(); // the older full read finishes last: it must not undo them
     await started;
-    expect(h.updates.at(-1)).toEqual(['a=http://10.0.0.1/a']);
+    expect(h.updates.at(-1)).toEqual(['keep=http://10.0.0.1/keep', 'moved=http://new/', 'new=http://10.0.0.1/new']);
   });
 
   it('of two reads of one row, the later one wins even when it finishes first', async () => {

@@ -46,6 +46,9 @@ describe('node call budget per operation', () => {
       '{ streamers(first: 30) { edges { node { ...Live } } } } fragment Live on Streamer { streams traffic }',
     );
     expect(viaFragment.errors?.[0]?.extensions).toMatchObject({ code: 'BUDGET_EXCEEDED', cost: 60 });
+    // No `first`: the default page of 20, three fields per node.
+    const defaultPage = await t.gql('{ streamers { edges { node { streams traffic t2: traffic } } } }');
+    expect(defaultPage.errors?.[0]?.extensions).toMatchObject({ code: 'BUDGET_EXCEEDED', cost: 60 });
     expect(node.requests.length).toBe(before);
     // Within the worst case: answered.
     expect((await t.gql('{ streamers(first: 25) { edges { node { streams traffic } } } }')).errors).toBeUndefined();

@@ -61,9 +61,11 @@ export async function recoverActiveSessions(db: Db, instance: string, allActive:
   const where = allActive
     ? { status: 'ACTIVE' as const }
     : { status: 'ACTIVE' as const, OR: [{ activeOn: instance }, { activeOn: null }] };
-  const stale = await db.session.findMany({ where, select: { id: true } });
-  if (stale.length === 0) return [];
-  const ids = stale.map((s) => s.id);
-  await db.session.updateMany({ where: { ...where, id: { in: ids } }, data: { status: 'WAITING', activeOn: null } });
-  return ids;
+  // One statement (UPDATE … RETURNING): nothing can start between finding and resetting.
+  const reset = await db.session.updateManyAndReturn({
+    where,
+    data: { status: 'WAITING', activeOn: null },
+    select: { id: true },
+  });
+  return reset.map((s) => s.id);
 }

@@ -200,7 +200,7 @@ export class NodeApiClient {
    * status and message when it answered). Bounded in time and size: a node is not ours to trust.
    */
   protected async json<T = unknown>(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<T> {
-    let read: string | 'too-large' | 'over-budget';
+    let read: Awaited<ReturnType<typeof readLimited>>;
     let statusCode: number;
     try {
       const response = await this.dispatcher.request({
@@ -220,10 +220,9 @@ export class NodeApiClient {
       throw new NodeApiError(`${method} ${path}: ${describeNetworkError(error, NODE_API_TIMEOUT_MS)}`);
     }
     // Past what the operation had left: its budget's error; past a node's own bound: the node's.
-    if (read === 'over-budget' && this.meter) throw this.meter.overflow();
-    if (read === 'too-large')
-      throw new NodeApiError(`${method} ${path}: answer larger than ${NODE_API_MAX_BYTES} bytes`);
-    const text = read as string;
+    if ('overBudget' in read) throw read.overBudget.overflow();
+    if ('tooLarge' in read) throw new NodeApiError(`${method} ${path}: answer larger than ${NODE_API_MAX_BYTES} bytes`);
+    const { text } = read;
     if (statusCode < 200 || statusCode >= 300) {
       const said = text.trim().slice(0, 500);
       throw new NodeApiError(
@@ -248,19 +247,22 @@ async function readLimited(
   body: AsyncIterable<Buffer> & { destroy(): unknown },
   limit: number,
   meter: AnswerMeter | undefined,
-): Promise<string | 'too-large' | 'over-budget'> {
+): Promise<{ text: string } | { tooLarge: true } | { overBudget: AnswerMeter }> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     size += chunk.length;
-    const verdict = size > limit ? 'too-large' : meter && !meter.consume(chunk.length) ? 'over-budget' : null;
-    if (verdict) {
+    if (size > limit) {
       body.destroy();
-      return verdict;
+      return { tooLarge: true };
+    }
+    if (meter && !meter.consume(chunk.length)) {
+      body.destroy();
+      return { overBudget: meter };
     }
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return { text: Buffer.concat(chunks).toString('utf8') };
 }
 
 /** What bounds the bytes of all answers of one operation together (its NodeCallBudget). */

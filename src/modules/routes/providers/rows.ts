@@ -25,12 +25,13 @@ export interface RowsSource {
  * A provider over rows of our own database (proxies, nodes). A change made through this instance
  * is applied before the mutation answers: the provider reacts to the change's audit event (which
  * the mutation awaits) by reading that one row. Everything is read again every `resyncMs`, for
- * changes made elsewhere; a resync that overlapped a change is dropped (it may predate it).
+ * changes made elsewhere; a row changed here while that read ran keeps what its own read found
+ * (the full read may predate the change).
  */
 export function rowsRouteProvider(source: RowsSource, deps: RowsProviderDeps): RouteProvider {
-  const specs = new Map<string, RouteSpec>();
-  /** Bumped by every change applied: a full read that started before one is stale. */
-  let version = 0;
+  let specs = new Map<string, RouteSpec>();
+  /** Rows changed here while a full read runs: the read's view of them may be older. */
+  let touched: Set<string> | null = null;
   /** The latest read started per row, so an older read finishing last cannot win. */
   const reads = new Map<string, number>();
   let readCounter = 0;
@@ -42,27 +43,39 @@ export function rowsRouteProvider(source: RowsSource, deps: RowsProviderDeps): R
 
   const publish = () => sink?.update([...specs.values()]);
 
-  /** Reads every row; false when a change landed meanwhile (then nothing is applied). */
-  async function readAll(): Promise<boolean> {
-    const started = version;
-    const rows = await source.loadAll();
-    if (closed || version !== started) return false;
-    const previous = new Map(specs);
-    specs.clear();
-    for (const spec of rows) {
-      const id = spec.ref?.id ?? spec.origin;
-      const before = previous.get(id);
-      // The same object for an unchanged row: the registry then skips it by identity.
-      specs.set(id, before && JSON.stringify(before) === JSON.stringify(spec) ? before : spec);
+  async function readAll(): Promise<void> {
+    touched = new Set();
+    try {
+      const rows = await source.loadAll();
+      if (closed) return;
+      const changed = touched;
+      const next = new Map<string, RouteSpec>();
+      for (const spec of rows) {
+        const id = spec.ref?.id ?? spec.origin;
+        const current = specs.get(id);
+        if (changed.has(id)) {
+          if (current) next.set(id, current); // what this instance's own read of the row found
+        } else {
+          // The same object for an unchanged row: the registry then skips it by identity.
+          next.set(id, current && JSON.stringify(current) === JSON.stringify(spec) ? current : spec);
+        }
+      }
+      // Rows created here while the read ran.
+      for (const id of changed) {
+        const current = specs.get(id);
+        if (current && !next.has(id)) next.set(id, current);
+      }
+      specs = next;
+      publish();
+    } finally {
+      touched = null;
     }
-    publish();
-    return true;
   }
 
   async function react(entry: { details: unknown }): Promise<void> {
     const id = (entry.details as { id?: unknown } | null)?.id;
     if (typeof id !== 'string' || closed) return;
-    version++;
+    touched?.add(id);
     const read = ++readCounter;
     reads.set(id, read);
     const spec = await source.loadOne(id);
@@ -88,10 +101,7 @@ export function rowsRouteProvider(source: RowsSource, deps: RowsProviderDeps): R
     async start(target) {
       sink = target;
       stopReacting = deps.events.react(source.changes, react);
-      // A change that lands while the first read runs makes it stale: read again (bounded).
-      let loaded = false;
-      for (let attempt = 0; attempt < 5 && !loaded && !closed; attempt++) loaded = await readAll();
-      if (!loaded && !closed) publish(); // every change since was applied row by row
+      await readAll();
       timer = setInterval(resync, deps.resyncMs);
       timer.unref();
     },
