@@ -1,8 +1,8 @@
 #!/usr/bin/env node
-import type { App } from './app.js';
 import type { Database } from './db/client.js';
 import { type Env, EnvError, envHelp, parseEnv } from './env.js';
 import type { Logger } from './lib/logger.js';
+import type { App } from './server/app.js';
 
 const COMMANDS = {
   serve: 'apply pending migrations, then serve the API (default)',
@@ -65,10 +65,10 @@ async function main(argv: string[]): Promise<number> {
   ]);
   const log = createLogger(env.LOG_LEVEL);
   let database: Database;
-  let appModule: Promise<typeof import('./app.js')> | undefined;
+  let appModule: Promise<typeof import('./server/app.js')> | undefined;
   try {
     // The app's modules load while the database opens: both are start-up's long poles.
-    appModule = command === 'serve' ? import('./app.js') : undefined;
+    appModule = command === 'serve' ? import('./server/app.js') : undefined;
     appModule?.catch(() => {}); // awaited in serve(); not an unhandled rejection if we exit before
     database = await openDatabase(env, {
       // Another process may now write to the directory: stop at once rather than corrupt it.
@@ -110,14 +110,14 @@ async function main(argv: string[]): Promise<number> {
     await database.close();
     return 0;
   }
-  return serve(env, log, database, await (appModule ?? import('./app.js')));
+  return serve(env, log, database, await (appModule ?? import('./server/app.js')));
 }
 
 async function serve(
   env: Env,
   log: Logger,
   database: Database,
-  { createApp }: typeof import('./app.js'),
+  { createApp }: typeof import('./server/app.js'),
 ): Promise<number> {
   const { bootstrapAdminToken, TokenVerifier } = await import('./modules/auth/tokens.js');
   for (const name of NOT_YET_USED) {

@@ -1,12 +1,6 @@
 import { lexicographicSortSchema, printSchema } from 'graphql';
 import { builder } from './graphql/builder.js';
-import './modules/events/schema.js';
-import './modules/health/schema.js';
-import './modules/nodes/schema.js';
-import './modules/proxies/schema.js';
-import './modules/routes/schema.js';
-import './modules/sessions/schema.js';
-import './modules/settings/schema.js';
+import './modules/index.js'; // each module's index.ts registers its GraphQL types
 
 /** Every module registers its types on import; this builds the served schema from them. */
 export const schema = builder.toSchema();

@@ -21,7 +21,7 @@ export async function startBenchStreamGate(opts: {
   const { parseEnv } = await import('../../src/env.js');
   const { createLogger } = await import('../../src/lib/logger.js');
   const { TokenVerifier } = await import('../../src/modules/auth/tokens.js');
-  const { createApp } = await import('../../src/app.js');
+  const { createApp } = await import('../../src/server/app.js');
 
   const pglite = await PGlite.create();
   await applyMigrations(pgliteConnection(pglite));

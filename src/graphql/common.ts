@@ -1,6 +1,6 @@
 import type { ObjectRef } from '@pothos/core';
 import type { Page } from '../lib/pagination.js';
-import type { HealthInfoShape } from '../modules/health/info.js';
+import type { HealthInfoShape } from '../modules/health/index.js';
 import { type BuilderTypes, builder } from './builder.js';
 
 export const HealthStatusEnum = builder.enumType('HealthStatus', {

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { Context } from '../../src/context.js';
+import type { Context } from '../../src/graphql/context.js';
 import type { Logger } from '../../src/lib/logger.js';
 import type { AppEvent, Severity } from '../../src/modules/events/types.js';
 import type { TestApp } from '../helpers/app.js';

@@ -1,5 +1,5 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Context } from '../../src/context.js';
+import type { Context } from '../../src/graphql/context.js';
 import { generateToken, hashToken } from '../../src/modules/auth/tokens.js';
 import { newerThan } from '../../src/modules/events/cursor.js';
 import type { EventLogEntry } from '../../src/modules/events/types.js';

@@ -1,5 +1,6 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/client.js';
+import type { Overflow } from '../../src/lib/bounded-stream.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { EventBus, type EventBusOptions } from '../../src/modules/events/bus.js';
 import type { EventLogEntry } from '../../src/modules/events/types.js';
@@ -42,8 +43,8 @@ async function seed(count: number, daysAgo: number, label: string): Promise<void
   });
 }
 
-async function next(live: AsyncIterator<EventLogEntry>): Promise<EventLogEntry | undefined> {
-  return (await live.next()).value;
+async function next(live: AsyncIterator<EventLogEntry | Overflow>): Promise<EventLogEntry | undefined> {
+  return (await live.next()).value as EventLogEntry | undefined;
 }
 
 describe('retention purge', () => {

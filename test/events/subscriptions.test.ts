@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Context } from '../../src/context.js';
+import type { Context } from '../../src/graphql/context.js';
 import { graphql } from '../generated/gql.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { graphqlWsClient } from '../helpers/graphql-ws.js';

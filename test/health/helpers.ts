@@ -3,10 +3,11 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Database } from '../../src/db/client.js';
 import { parseEnv } from '../../src/env.js';
+import { Overflow } from '../../src/lib/bounded-stream.js';
+import { createHttpAgents } from '../../src/lib/http-agents.js';
 import type { Logger } from '../../src/lib/logger.js';
 import { EventBus } from '../../src/modules/events/bus.js';
 import type { EventLogEntry } from '../../src/modules/events/types.js';
-import { isOverflow } from '../../src/modules/health/hub.js';
 import { HealthMonitor, type HealthMonitorOptions } from '../../src/modules/health/monitor.js';
 import type {
   CheckResult,
@@ -16,7 +17,7 @@ import type {
   HealthSubject,
   HealthSubjectKind,
 } from '../../src/modules/health/types.js';
-import { createNodeAgent } from '../../src/modules/nodes/clients/index.js';
+import { NodeHealthSource } from '../../src/modules/nodes/health.js';
 import { SettingsService } from '../../src/modules/settings/service.js';
 import { createTestDatabase } from '../helpers/db.js';
 import type { FakeNode } from '../helpers/fake-node.js';
@@ -26,6 +27,8 @@ export const ACTOR = { id: 'test', name: 'test' };
 
 export interface Harness {
   monitor: HealthMonitor;
+  /** The nodes' source, registered as the nodes module registers it (for manual checks). */
+  nodes: NodeHealthSource;
   db: Database;
   events: EventBus;
   settings: SettingsService;
@@ -50,15 +53,18 @@ export async function startMonitor(
   const { log, lines } = captureLog();
   const events = new EventBus({ db: db.prisma, log, minStoredSeverity: 'WARN', retryDelayMs: 50 });
   const settings = new SettingsService({ db: db.prisma, events });
-  const nodeAgent = createNodeAgent();
-  const monitor = new HealthMonitor({ env, db: db.prisma, log, events, settings, nodeAgent, timing: opts.timing });
-  const harness: Harness = { monitor, db, events, settings, changes: [], logged: [], lines };
+  const http = createHttpAgents();
+  const monitor = new HealthMonitor({ env, db: db.prisma, log, events, settings, timing: opts.timing });
+  // As the nodes module registers it.
+  const nodes = new NodeHealthSource(db.prisma, http.nodes, env.HEALTH_CHECK_TIMEOUT_MS);
+  monitor.register(nodes);
+  const harness: Harness = { monitor, nodes, db, events, settings, changes: [], logged: [], lines };
   void collect(monitor.subscribe(), harness.changes);
   void collect(events.subscribe({ source: 'health' }), harness.logged);
   dispose(harness, async (h) => {
     await h.monitor.stop();
     await h.events.close();
-    await nodeAgent.destroy();
+    await http.destroy();
   });
   if (opts.start) monitor.start();
   return harness;
@@ -66,7 +72,7 @@ export async function startMonitor(
 
 async function collect<T>(iterator: AsyncIterableIterator<T>, into: unknown[]): Promise<void> {
   for await (const item of iterator) {
-    if (!(typeof item === 'object' && item && isOverflow(item as never))) into.push(item);
+    if (!(item instanceof Overflow)) into.push(item);
   }
 }
 
@@ -153,5 +159,6 @@ export class FakeSource implements HealthSource<FakeSubject> {
   }
   async persist(records: HealthRecord<FakeSubject>[]) {
     this.persisted.push(records);
+    return records.length;
   }
 }

@@ -106,12 +106,12 @@ describe('thresholds and transitions on a real node', () => {
     await round('down');
     await round('down');
     expect((await stored(id))?.status).toBe('HEALTHY');
-    const manual = await h.monitor.checkNow(h.monitor.nodes, id);
+    const manual = await h.monitor.checkNow(h.nodes, id);
     expect(manual).toMatchObject({ status: 'UNHEALTHY', result: { status: 'UNHEALTHY', detail: 'HTTP 503' } });
     // Written at once, not left for the next batch.
     expect((await stored(id))?.status).toBe('UNHEALTHY');
     expect(changesOf(id)).toEqual(['UNKNOWN->HEALTHY', 'HEALTHY->UNHEALTHY']);
-    expect(await h.monitor.checkNow(h.monitor.nodes, '01a20000-0000-7000-8000-000000000000')).toBeNull();
+    expect(await h.monitor.checkNow(h.nodes, '01a20000-0000-7000-8000-000000000000')).toBeNull();
   });
 
   it('a restarted monitor starts from the stored status: no transition is announced again', async () => {

@@ -164,7 +164,7 @@ describe('scheduled checks', () => {
     await sleep(300); // thirty intervals
     expect(node.requests).toEqual([]);
     expect(h.monitor.stats()).toMatchObject({ checks: 0, scheduled: 0 });
-    expect(await h.monitor.checkNow(h.monitor.nodes, id!)).toMatchObject({ status: 'HEALTHY' });
+    expect(await h.monitor.checkNow(h.nodes, id!)).toMatchObject({ status: 'HEALTHY' });
     expect(node.requests.map((r) => r.url)).toEqual(['/api/ping']);
   });
 });
@@ -266,7 +266,7 @@ describe('stop()', () => {
     const after = statements.length;
     await sleep(300);
     expect(statements.slice(after).filter((q) => q.includes('"Node"'))).toEqual([]);
-    await expect(h.monitor.checkNow(h.monitor.nodes, fine!)).rejects.toThrow(/stopped/);
+    await expect(h.monitor.checkNow(h.nodes, fine!)).rejects.toThrow(/stopped/);
     await h.monitor.stop(); // idempotent
   });
 });

@@ -1,6 +1,6 @@
 import type { Client } from 'graphql-ws';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Context } from '../../src/context.js';
+import type { Context } from '../../src/graphql/context.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { type FakeNode, startFakeNode } from '../helpers/fake-node.js';
 import { graphqlWsClient } from '../helpers/graphql-ws.js';

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { Overflow } from '../../src/lib/bounded-stream.js';
 import { BatchWriter } from '../../src/modules/health/batch-writer.js';
 import { ChangeHub } from '../../src/modules/health/hub.js';
 import { firstDue, JITTER, nextDue, Schedule, Semaphore } from '../../src/modules/health/scheduler.js';
@@ -203,7 +204,7 @@ describe('ChangeHub', () => {
     hub.publish(change(3));
     hub.publish(change(4)); // `nodes` now holds 1, 3, and 4 would be a third
     expect(hub.size).toBe(2);
-    expect(await nodes.next()).toEqual({ done: false, value: { overflow: true, limit: 2 } });
+    expect(await nodes.next()).toEqual({ done: false, value: new Overflow({ items: 2, weight: 0 }, 2) });
     expect(await nodes.next()).toEqual({ done: true, value: undefined });
     hub.close();
     expect((await all.next()).value).toMatchObject({ subjectId: 'id3' });

@@ -1,11 +1,11 @@
 import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { type DocumentNode, print } from 'graphql';
-import { type App, createApp } from '../../src/app.js';
-import type { AppDeps } from '../../src/context.js';
 import type { Database } from '../../src/db/client.js';
 import { parseEnv } from '../../src/env.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { generateToken, TokenVerifier } from '../../src/modules/auth/tokens.js';
+import { type App, createApp } from '../../src/server/app.js';
+import type { AppDeps } from '../../src/wiring.js';
 import { createTestDatabase } from './db.js';
 import { dispose } from './leftovers.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
+import { Overflow } from '../../src/lib/bounded-stream.js';
 import { CloseCode } from '../../src/modules/sessions/close-codes.js';
-import { FrameStream, StreamOverflow } from '../../src/modules/sessions/frame-stream.js';
+import { FrameStream } from '../../src/modules/sessions/frame-stream.js';
 import { type Backlog, Channel, type Frame, type FrameSubscriber } from '../../src/modules/sessions/hub.js';
 
 const zero = { framesRelayed: 0, bytesRelayed: 0, operatorConnects: 0, operatorDisconnects: 0 };
@@ -124,7 +125,7 @@ describe('FrameStream', () => {
   };
   const drain = async (stream: FrameStream) => {
     const items: (number | string)[] = [];
-    for await (const item of stream) items.push(item instanceof StreamOverflow ? 'overflow' : item.seq);
+    for await (const item of stream) items.push(item instanceof Overflow ? 'overflow' : item.seq);
     return items;
   };
 

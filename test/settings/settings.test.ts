@@ -1,5 +1,5 @@
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import type { Context } from '../../src/context.js';
+import type { Context } from '../../src/graphql/context.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { EventBus } from '../../src/modules/events/bus.js';
 import { type Settings, SettingsService } from '../../src/modules/settings/service.js';

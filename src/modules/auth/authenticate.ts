@@ -1,5 +1,5 @@
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
-import type { EventBus } from '../events/bus.js';
+import type { EventBus } from '../events/index.js';
 import { type Principal, TokenCheckUnavailableError, type TokenVerifier } from './tokens.js';
 
 /** What checking a caller's token came to; every surface maps it to its own answer. */

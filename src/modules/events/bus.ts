@@ -1,11 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Db } from '../../db/client.js';
+import type { Overflow } from '../../lib/bounded-stream.js';
 import type { Logger } from '../../lib/logger.js';
+import type { Page } from '../../lib/pagination.js';
 import { type EventFilter, LiveSubscription } from './live.js';
+import { type EventsArgs, listEvents } from './query.js';
 import { deleteOlderThan, insertEvents, lastStoredSeq } from './store.js';
 import { type Actor, ALWAYS_STORED, type AppEvent, atLeast, type EventLogEntry, type Severity } from './types.js';
 
-export { SubscriberOverflowError } from './live.js';
 export type { EventFilter };
 
 export interface EventBusOptions {
@@ -119,8 +121,13 @@ export class EventBus {
     });
   }
 
+  /** One page of the stored log (see query.ts). */
+  list(args: EventsArgs): Promise<Page<EventLogEntry>> {
+    return listEvents(this.db, args);
+  }
+
   /** Live entries matching the filter, until the consumer returns or the bus closes. */
-  subscribe(filter: EventFilter): AsyncIterableIterator<EventLogEntry> {
+  subscribe(filter: EventFilter): AsyncIterableIterator<EventLogEntry | Overflow> {
     const subscription = new LiveSubscription(filter, this.options.subscriberQueueLimit ?? 10_000, (s) =>
       this.subscribers.delete(s),
     );
@@ -208,7 +215,8 @@ export class EventBus {
           'event log entries could not be written before shutdown (they were published live)',
         );
       }
-      for (const subscription of [...this.subscribers]) subscription.end();
+      for (const subscription of this.subscribers) subscription.end();
+      this.subscribers.clear();
     })();
     return this.closing;
   }
@@ -343,7 +351,8 @@ export class EventBus {
       createdAt: item.createdAt,
       position: seq ?? this.lastPosition ?? 0n,
     };
-    for (const subscription of this.subscribers) subscription.push(entry);
+    for (const subscription of this.subscribers)
+      if (!subscription.publish(entry)) this.subscribers.delete(subscription);
     const reacted = this.runReactions(entry);
     if (!item.published) return;
     if (reacted) void reacted.then(() => item.published?.(entry));

@@ -1,9 +1,8 @@
 import { builder } from '../../graphql/builder.js';
 import { connectionOf } from '../../graphql/common.js';
-import { subscriberTooSlow } from '../../lib/errors.js';
+import { unlessOverflow } from '../../graphql/overflow.js';
 import { newerThan } from './cursor.js';
-import { type EventFilter, SubscriberOverflowError } from './live.js';
-import { listEvents, parseSource } from './query.js';
+import { parseSource } from './query.js';
 import { EVENT_SOURCES, type EventLogEntry, SEVERITIES } from './types.js';
 
 const SeverityEnum = builder.enumType('Severity', { values: SEVERITIES });
@@ -58,7 +57,7 @@ builder.queryField('events', (t) =>
       severity: t.arg({ type: [SeverityEnum] }),
       source: t.arg.string({ description: `One of ${EVENT_SOURCES.join(', ')}.` }),
     },
-    resolve: (_root, args, ctx) => listEvents(ctx.db, args),
+    resolve: (_root, args, ctx) => ctx.events.list(args),
   }),
 );
 
@@ -71,38 +70,8 @@ builder.subscriptionField('eventLogged', (t) =>
       'of the stream; it resumes with `events(after: <cursor of the last entry it saw>)`.',
     args: { minSeverity: t.arg({ type: SeverityEnum }), source: t.arg.string() },
     subscribe: (_root, { minSeverity, source }, ctx) =>
-      overflowAsError(ctx.events.subscribe({ minSeverity, source: parseSource(source) } satisfies EventFilter)),
-    resolve: (entry) => {
-      if (entry instanceof Error) throw entry;
-      return entry;
-    },
+      ctx.events.subscribe({ minSeverity, source: parseSource(source) }),
+    resolve: (entry) =>
+      unlessOverflow(entry, 'eventLogged', 'resume with events(after: <cursor of the last entry seen>)'),
   }),
 );
-
-/**
- * Turns the bus's overflow rejection into one last value the resolver throws: the client gets an
- * error result, then `complete`, the same over graphql-ws and SSE (a stream that rejects would
- * close SSE without a word).
- */
-function overflowAsError(live: AsyncIterableIterator<EventLogEntry>): AsyncIterableIterator<EventLogEntry | Error> {
-  let failed = false;
-  return {
-    async next() {
-      if (failed) return { done: true, value: undefined };
-      try {
-        return await live.next();
-      } catch (error) {
-        if (!(error instanceof SubscriberOverflowError)) throw error;
-        failed = true;
-        return {
-          done: false,
-          value: subscriberTooSlow(error.message),
-        };
-      }
-    },
-    return: (value) => live.return?.(value) ?? Promise.resolve({ done: true, value: undefined }),
-    [Symbol.asyncIterator]() {
-      return this;
-    },
-  };
-}

@@ -58,13 +58,17 @@ export class BatchWriter {
 
   /**
    * Writes one record at once (a manual check), replacing whatever was pending for the subject.
-   * Rejects when the write fails: the caller is waiting for it.
+   * Rejects when the write fails: the caller is waiting for it. Resolves to 1 when the record was
+   * stored, 0 when its subject was gone or had moved.
    */
-  writeNow(source: HealthSource, record: HealthRecord): Promise<void> {
+  writeNow(source: HealthSource, record: HealthRecord): Promise<number> {
     if (this.closed) return Promise.reject(new Error('the health monitor has stopped'));
     this.pending.get(source)?.delete(record.subject.id);
     const write = this.chain.then(() => this.write(source, [record]));
-    this.chain = write.catch(() => {});
+    this.chain = write.then(
+      () => {},
+      () => {},
+    );
     return write;
   }
 
@@ -95,11 +99,12 @@ export class BatchWriter {
     }
   }
 
-  private async write(source: HealthSource, records: HealthRecord[]): Promise<void> {
+  private async write(source: HealthSource, records: HealthRecord[]): Promise<number> {
     const started = performance.now();
     this.writing = records.map((r) => ({ source, id: r.subject.id }));
+    let stored: number;
     try {
-      await source.persist(records);
+      stored = await source.persist(records);
     } catch (error) {
       this.stats.failures++;
       if (writeChannel.hasSubscribers)
@@ -122,6 +127,7 @@ export class BatchWriter {
       this.failing = false;
       this.options.log.info({ kind: source.kind }, 'health results are being stored again');
     }
+    return stored;
   }
 
   private pendingOf(source: HealthSource): Map<string, HealthRecord> {

@@ -1,13 +1,12 @@
-import type { Agent } from 'undici';
 import type { Db } from '../../db/client.js';
 import type { Env } from '../../env.js';
+import { describeError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import type { EventBus } from '../events/bus.js';
-import type { Settings, SettingsService } from '../settings/service.js';
+import type { EventBus } from '../events/index.js';
+import type { Settings, SettingsService } from '../settings/index.js';
 import { BatchWriter } from './batch-writer.js';
 import { type CheckMessage, checkChannel } from './diagnostics.js';
 import { ChangeHub, type HealthStreamItem } from './hub.js';
-import { NodeHealthSource } from './node-subjects.js';
 import { Schedule, Semaphore } from './scheduler.js';
 import { advance, type SubjectState, seedState, type Thresholds } from './thresholds.js';
 import type {
@@ -26,7 +25,6 @@ export interface HealthMonitorOptions {
   log: Logger;
   events: EventBus;
   settings: SettingsService;
-  nodeAgent: Agent;
   /** Test knobs; production uses the defaults. */
   timing?: {
     /** Milliseconds per second of `healthCheckIntervalSeconds` (default 1000; tests shrink it). */
@@ -50,7 +48,10 @@ interface Entry {
 }
 
 /** What a manual check returns: the check's own outcome, and the state after the thresholds. */
-export interface ManualCheck<S extends HealthSubject = HealthSubject> extends HealthRecord<S> {}
+export interface ManualCheck<S extends HealthSubject = HealthSubject> extends HealthRecord<S> {
+  /** False when the subject was deleted, or given a new target, while it was checked: nothing was written. */
+  stored: boolean;
+}
 
 /**
  * Rows per write statement. Larger batches cost less per row, but on the embedded database a
@@ -72,8 +73,6 @@ class StoppedError extends Error {
  * `healthChanged`), and results are stored in batches (batch-writer.ts).
  */
 export class HealthMonitor {
-  /** The nodes' source, registered at construction (nodes' `ping` uses it). */
-  readonly nodes: NodeHealthSource;
   private readonly sources = new Map<HealthSubjectKind, HealthSource>();
   private readonly entries = new Map<string, Entry>();
   private readonly schedule: Schedule;
@@ -113,8 +112,6 @@ export class HealthMonitor {
           details: { pending, error: error instanceof Error ? error.message : String(error) },
         }),
     });
-    this.nodes = new NodeHealthSource(options.db, options.nodeAgent, env.HEALTH_CHECK_TIMEOUT_MS);
-    this.register(this.nodes);
   }
 
   /** Adds a kind of subject; its subjects are picked up at the next round. One source per kind. */
@@ -377,8 +374,8 @@ export class HealthMonitor {
     const outcome = await this.runCheck(subject);
     if (!outcome) throw new StoppedError('the health monitor is stopping');
     const record = this.apply(entry, subject, outcome.result, outcome.checkedAt);
-    await this.writer.writeNow(source, record);
-    return record;
+    const stored = await this.writer.writeNow(source, record);
+    return { ...record, stored: stored > 0 };
   }
 
   /**
@@ -403,7 +400,7 @@ export class HealthMonitor {
     } catch (error) {
       if (error instanceof StoppedError) return null;
       const latencyMs = Math.round((performance.now() - started) * 100) / 100;
-      result = { status: 'UNHEALTHY', latencyMs, detail: describe(error) };
+      result = { status: 'UNHEALTHY', latencyMs, detail: describeError(error) };
     } finally {
       clearTimeout(timer);
       abandoned.dispose();
@@ -483,11 +480,6 @@ function validResult(result: CheckResult): CheckResult {
   }
   const latencyMs = Number.isFinite(result.latencyMs) ? result.latencyMs : null;
   return { status: result.status, latencyMs, detail: typeof result.detail === 'string' ? result.detail : null };
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error || error instanceof DOMException) return error.message || error.name;
-  return String(error);
 }
 
 function truncate(detail: string | null): string | null {

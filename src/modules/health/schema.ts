@@ -1,7 +1,7 @@
-import { createGraphQLError } from 'graphql-yoga';
 import { builder } from '../../graphql/builder.js';
 import { HealthStatusEnum } from '../../graphql/common.js';
-import { type HealthStreamItem, isOverflow } from './hub.js';
+import { unlessOverflow } from '../../graphql/overflow.js';
+import type { HealthStreamItem } from './hub.js';
 import { HEALTH_SUBJECT_KINDS, type HealthChange } from './types.js';
 
 const HealthSubjectKindEnum = builder.enumType('HealthSubjectKind', { values: HEALTH_SUBJECT_KINDS });
@@ -28,13 +28,7 @@ builder.subscriptionField('healthChanged', (t) =>
       '1,000 changes behind gets one SUBSCRIBER_TOO_SLOW error and its stream ends: re-read, then subscribe again.',
     args: { subjectKinds: t.arg({ type: [HealthSubjectKindEnum] }) },
     subscribe: (_root, { subjectKinds }, ctx) => ctx.health.subscribe(subjectKinds),
-    resolve: (item: HealthStreamItem) => {
-      if (isOverflow(item)) {
-        throw createGraphQLError(`too many health changes queued for this subscriber (limit ${item.limit})`, {
-          extensions: { code: 'SUBSCRIBER_TOO_SLOW' },
-        });
-      }
-      return item;
-    },
+    resolve: (item: HealthStreamItem) =>
+      unlessOverflow(item, 'healthChanged', 're-read the state, then subscribe again'),
   }),
 );

@@ -1,5 +1,5 @@
 import type { HealthStatus } from '../../generated/prisma/enums.js';
-import type { HealthSubjectKind } from '../events/types.js';
+import type { HealthSubjectKind } from '../events/index.js';
 
 export type { HealthStatus, HealthSubjectKind };
 
@@ -60,8 +60,9 @@ export interface HealthSource<S extends HealthSubject = HealthSubject> {
   /**
    * Stores the records, as few statements as possible (the monitor batches them). A record of a
    * subject that no longer exists, or no longer has the `target` it was checked at, is skipped.
+   * Resolves to how many records were stored.
    */
-  persist(records: HealthRecord<S>[]): Promise<void>;
+  persist(records: HealthRecord<S>[]): Promise<number>;
 }
 
 /** A transition, as `healthChanged` streams it (contract type HealthChange). */

@@ -1,8 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import type { Db } from '../../db/client.js';
+import { isUuid } from '../../lib/uuid.js';
 import type { NodeEndpoint } from './clients/index.js';
 import type { NodeKind } from './kinds.js';
-import { isUuid } from './validation.js';
 
 type Entry = { kind: NodeKind; endpoint: NodeEndpoint } | null;
 

@@ -3,7 +3,7 @@ import { builder } from '../../graphql/builder.js';
 import { connectionOf, HealthInfo, HealthStatusEnum } from '../../graphql/common.js';
 import { StreamerClient } from './clients/index.js';
 import { NODE_KINDS } from './kinds.js';
-import * as nodes from './service.js';
+import { healthOf, type PingResult as PingResultShape } from './service.js';
 
 const NodeKindEnum = builder.enumType('NodeKind', { values: ['STREAMER', 'CACHE', 'SLB'] as const });
 
@@ -18,7 +18,7 @@ export const InfraNode = builder.prismaInterface('Node', {
     apiPort: t.exposeInt('apiPort'),
     status: t.expose('status', { type: HealthStatusEnum }),
     lastPingedAt: t.expose('lastPingedAt', { type: 'DateTime', nullable: true }),
-    health: t.field({ type: HealthInfo, resolve: nodes.healthOf }),
+    health: t.field({ type: HealthInfo, resolve: healthOf }),
     createdAt: t.expose('createdAt', { type: 'DateTime' }),
     updatedAt: t.expose('updatedAt', { type: 'DateTime' }),
   }),
@@ -33,20 +33,20 @@ const Streamer = builder.prismaObject('Node', {
       type: 'JSON',
       nullable: true,
       description: "The node's streams (`GET /api/streams`), as the node reports them.",
-      resolve: (node, _args, ctx) => nodes.callNode(ctx, node, StreamerClient, (c) => c.getStreams()),
+      resolve: (node, _args, ctx) => ctx.nodes.callNode(node, StreamerClient, (c) => c.getStreams(), ctx.nodeBudget),
     }),
     traffic: t.field({
       type: 'JSON',
       nullable: true,
       description: "The node's traffic figures (`GET /api/traffic`), as the node reports them.",
-      resolve: (node, _args, ctx) => nodes.callNode(ctx, node, StreamerClient, (c) => c.getTraffic()),
+      resolve: (node, _args, ctx) => ctx.nodes.callNode(node, StreamerClient, (c) => c.getTraffic(), ctx.nodeBudget),
     }),
   }),
 });
 const CacheNode = builder.prismaObject('Node', { variant: 'CacheNode', interfaces: [InfraNode], fields: () => ({}) });
 const SlbNode = builder.prismaObject('Node', { variant: 'SlbNode', interfaces: [InfraNode], fields: () => ({}) });
 
-const PingResult = builder.objectRef<nodes.PingResult>('PingResult').implement({
+const PingResult = builder.objectRef<PingResultShape>('PingResult').implement({
   fields: (t) => ({
     node: t.field({ type: InfraNode, resolve: (r) => r.node }),
     status: t.field({ type: HealthStatusEnum, resolve: (r) => r.status }),
@@ -106,29 +106,29 @@ for (const { kind, type, one, many, create, update } of kinds) {
     [many]: t.field({
       type: Connection,
       args: { first: t.arg.int(), after: t.arg.string() },
-      resolve: (_root, args, ctx) => nodes.listNodes(ctx.db, kind, args),
+      resolve: (_root, args, ctx) => ctx.nodes.list(kind, args),
     }),
     [one]: t.field({
       type,
       nullable: true,
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, { id }, ctx) => nodes.findNode(ctx.db, String(id), kind),
+      resolve: (_root, { id }, ctx) => ctx.nodes.find(String(id), kind),
     }),
   }));
   builder.mutationFields((t) => ({
     [`create${TypeName}`]: t.field({
       type,
       args: { input: t.arg({ type: create, required: true }) },
-      resolve: (_root, { input }, ctx) => nodes.createNode(ctx, kind, input),
+      resolve: (_root, { input }, ctx) => ctx.nodes.create(kind, input, ctx.actor),
     }),
     [`update${TypeName}`]: t.field({
       type,
       args: { id: t.arg.id({ required: true }), input: t.arg({ type: update, required: true }) },
-      resolve: (_root, { id, input }, ctx) => nodes.updateNode(ctx, kind, String(id), input),
+      resolve: (_root, { id, input }, ctx) => ctx.nodes.update(kind, String(id), input, ctx.actor),
     }),
     [`delete${TypeName}`]: t.id({
       args: { id: t.arg.id({ required: true }) },
-      resolve: (_root, { id }, ctx) => nodes.deleteNode(ctx, kind, String(id)),
+      resolve: (_root, { id }, ctx) => ctx.nodes.delete(kind, String(id), ctx.actor),
     }),
   }));
 }
@@ -138,7 +138,7 @@ builder.queryField('infraNode', (t) =>
     type: InfraNode,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => nodes.findNode(ctx.db, String(id)),
+    resolve: (_root, { id }, ctx) => ctx.nodes.find(String(id)),
   }),
 );
 
@@ -150,7 +150,7 @@ builder.mutationFields((t) => ({
       "through the health monitor's anti-flap thresholds: `status` is this ping's own outcome, `node.status` the " +
       "node's status after the thresholds. A dead node is a result, not an error.",
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => nodes.pingNode(ctx, String(id)),
+    resolve: (_root, { id }, ctx) => ctx.nodes.ping(String(id)),
   }),
   createStream: t.field({
     type: 'JSON',
@@ -159,13 +159,13 @@ builder.mutationFields((t) => ({
       "Creates a stream on a streamer (`POST /api/streams` with `input` as the body); returns the node's answer.",
     args: { streamerId: t.arg.id({ required: true }), input: t.arg({ type: 'JSON', required: true }) },
     resolve: (_root, { streamerId, input }, ctx) =>
-      nodes.withStreamer(ctx, String(streamerId), (c) => c.createStream(input)),
+      ctx.nodes.withStreamer(String(streamerId), (c) => c.createStream(input), ctx.nodeBudget),
   }),
   deleteStream: t.boolean({
     description: 'Deletes a stream on a streamer (`DELETE /api/streams/{streamId}`).',
     args: { streamerId: t.arg.id({ required: true }), streamId: t.arg.string({ required: true }) },
     resolve: async (_root, { streamerId, streamId }, ctx) => {
-      await nodes.withStreamer(ctx, String(streamerId), (c) => c.deleteStream(streamId));
+      await ctx.nodes.withStreamer(String(streamerId), (c) => c.deleteStream(streamId), ctx.nodeBudget);
       return true;
     },
   }),

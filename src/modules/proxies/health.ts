@@ -1,17 +1,21 @@
 import type { Dispatcher } from 'undici';
 import type { Db } from '../../db/client.js';
 import type { Proxy as ProxyRow } from '../../generated/prisma/client.js';
-import { type HealthInfoShape, healthInfo } from '../health/info.js';
-import type { CheckResult, HealthRecord, HealthSource, HealthSubject, StoredHealth } from '../health/types.js';
-import { isUuid } from '../nodes/validation.js';
+import {
+  type CheckResult,
+  type HealthInfoShape,
+  type HealthRecord,
+  type HealthSource,
+  type HealthSubject,
+  healthInfo,
+  rowSubjects,
+  type StoredHealth,
+} from '../health/index.js';
 import { httpProbe } from './validation/http-probe.js';
 import { parseDestination } from './validation/syntax.js';
 
 const PROXY_COLUMNS = { id: true, domain: true, destination: true, status: true, healthySince: true } as const;
 type ListedRow = Pick<ProxyRow, keyof typeof PROXY_COLUMNS>;
-
-/** Rows per listing query: small pages keep the embedded database from holding the event loop. */
-const LIST_PAGE = 250;
 
 /**
  * A proxy as a health subject: one `GET` of its destination, as the validation pipeline's HTTP
@@ -53,44 +57,38 @@ export class ProxyHealthSource implements HealthSource<ProxySubject> {
     private readonly timeoutMs: number,
   ) {}
 
-  async list(): Promise<ProxySubject[]> {
-    const subjects: ProxySubject[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const rows = await this.db.proxy.findMany({
+  list(): Promise<ProxySubject[]> {
+    const page = (after: string | undefined, take: number) =>
+      this.db.proxy.findMany({
         select: PROXY_COLUMNS,
         where: after ? { id: { gt: after } } : {},
         orderBy: { id: 'asc' },
-        take: LIST_PAGE,
+        take,
       });
-      for (const row of rows) subjects.push(new ProxySubject(row, this.agent, this.timeoutMs));
-      if (rows.length < LIST_PAGE) return subjects;
-      after = rows.at(-1)?.id;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    return rowSubjects.list(page, (row) => new ProxySubject(row, this.agent, this.timeoutMs));
   }
 
-  async find(id: string): Promise<ProxySubject | null> {
-    if (!isUuid(id)) return null;
-    const row = await this.db.proxy.findUnique({ select: PROXY_COLUMNS, where: { id } });
-    return row ? new ProxySubject(row, this.agent, this.timeoutMs) : null;
+  find(id: string): Promise<ProxySubject | null> {
+    const one = (id: string) => this.db.proxy.findUnique({ select: PROXY_COLUMNS, where: { id } });
+    return rowSubjects.find(id, one, (row) => new ProxySubject(row, this.agent, this.timeoutMs));
   }
 
   /**
    * One UPDATE for the batch (rows as arrays through `unnest`, as the nodes' source does). A row
    * matches only while the proxy exists and still has the destination that was checked.
    */
-  async persist(records: HealthRecord<ProxySubject>[]): Promise<void> {
-    if (records.length === 0) return;
-    const column = <T>(pick: (r: HealthRecord<ProxySubject>) => T): T[] => records.map(pick);
-    const ids = column((r) => r.subject.id);
-    const destinations = column((r) => r.subject.target);
-    const statuses = column((r) => r.status);
-    const checkedAt = column((r) => r.checkedAt.toISOString());
-    const latencies = column((r) => r.result.latencyMs);
-    const details = column((r) => r.result.detail);
-    const healthySince = column((r) => r.healthySince?.toISOString() ?? null);
-    await this.db.$executeRaw`
+  async persist(records: HealthRecord<ProxySubject>[]): Promise<number> {
+    if (records.length === 0) return 0;
+    const {
+      ids,
+      targets: destinations,
+      statuses,
+      checkedAt,
+      latencies,
+      details,
+      healthySince,
+    } = rowSubjects.columns(records);
+    return await this.db.$executeRaw`
       UPDATE "Proxy" AS p
       SET "status" = v.status::"HealthStatus", "lastCheckedAt" = v.checked_at, "healthLatencyMs" = v.latency,
           "healthDetail" = v.detail, "healthySince" = v.healthy_since

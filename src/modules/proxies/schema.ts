@@ -165,18 +165,18 @@ builder.mutationFields((t) => ({
     type: ProxyPayloadRef,
     description: 'Validates the destination, then creates the proxy (and its NPM host when sync is on).',
     args: { input: t.arg({ type: CreateProxyInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.proxies.create(input, actorOf(ctx), ctx.signal),
+    resolve: (_root, { input }, ctx) => ctx.proxies.create(input, ctx.actor, ctx.signal),
   }),
   updateProxy: t.field({
     type: ProxyPayloadRef,
     description: 'Re-validates when the destination changes; keeps the NPM host in step.',
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateProxyInput, required: true }) },
-    resolve: (_root, { id, input }, ctx) => ctx.proxies.update(String(id), input, actorOf(ctx), ctx.signal),
+    resolve: (_root, { id, input }, ctx) => ctx.proxies.update(String(id), input, ctx.actor, ctx.signal),
   }),
   deleteProxy: t.id({
     description: 'Deletes the proxy and its NPM host (a host already gone from NPM is fine).',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => ctx.proxies.delete(String(id), actorOf(ctx)),
+    resolve: (_root, { id }, ctx) => ctx.proxies.delete(String(id), ctx.actor),
   }),
 }));
 
@@ -225,8 +225,3 @@ function progress(
     },
   };
 }
-
-const actorOf = (ctx: { principal: { id: string; name: string } }) => ({
-  id: ctx.principal.id,
-  name: ctx.principal.name,
-});

@@ -1,14 +1,15 @@
+import type { Dispatcher } from 'undici';
 import type { Db } from '../../db/client.js';
-import { isUniqueViolation } from '../../db/errors.js';
-import { Prisma, type Proxy as ProxyRow } from '../../generated/prisma/client.js';
+import { isRecordNotFound, isUniqueViolation } from '../../db/errors.js';
+import type { Proxy as ProxyRow } from '../../generated/prisma/client.js';
 import { appError, badInput, conflict, notFound } from '../../lib/errors.js';
 import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
+import { isUuid } from '../../lib/uuid.js';
 import { parseInput } from '../../lib/validate.js';
-import type { EventBus } from '../events/bus.js';
-import type { Actor } from '../events/types.js';
-import type { HealthMonitor } from '../health/monitor.js';
-import { isUuid } from '../nodes/validation.js';
-import type { SettingsService } from '../settings/service.js';
+import type { Actor, EventBus } from '../events/index.js';
+import type { HealthMonitor } from '../health/index.js';
+import type { SettingsService } from '../settings/index.js';
+import { ProxyHealthSource } from './health.js';
 import { createProxySchema, updateProxySchema } from './input.js';
 import { type AllProxies, mergeListing } from './listing.js';
 import type { NpmSync } from './sync.js';
@@ -29,6 +30,10 @@ export interface ProxyServiceOptions {
   events: EventBus;
   settings: SettingsService;
   health: Pick<HealthMonitor, 'forget'>;
+  /** HTTP to proxy destinations (health checks). */
+  agent: Dispatcher;
+  /** HEALTH_CHECK_TIMEOUT_MS */
+  checkTimeoutMs: number;
   /** Nginx Proxy Manager sync; null when NPM_URL is not configured. */
   npm: NpmSync | null;
   /** Test knob: shorter pipeline timeouts. */
@@ -56,9 +61,13 @@ const UNCHECKED = {
  * writes; a change made meanwhile by another instance is detected by `updatedAt` and refused.
  */
 export class ProxyService {
+  /** Every proxy as a health subject, checked at its destination (registered by the module). */
+  readonly healthSource: ProxyHealthSource;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly options: ProxyServiceOptions) {}
+  constructor(private readonly options: ProxyServiceOptions) {
+    this.healthSource = new ProxyHealthSource(options.db, options.agent, options.checkTimeoutMs);
+  }
 
   /** The pipeline at once (validateProxy): no side effects beyond the probes themselves. */
   validate(destination: string, signal?: AbortSignal): Promise<ValidationResult> {
@@ -196,7 +205,7 @@ export class ProxyService {
         try {
           return await db.proxy.delete({ where: { id } });
         } catch (error) {
-          if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === 'P2025') return null;
+          if (isRecordNotFound(error)) return null;
           throw error;
         }
       };

@@ -3,7 +3,7 @@ import type { Db } from '../../db/client.js';
 import type { Proxy as ProxyRow } from '../../generated/prisma/client.js';
 import { conflict, upstreamUnavailable } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
-import type { EventBus } from '../events/bus.js';
+import type { EventBus } from '../events/index.js';
 import { isDomainTaken, type NpmClient, NpmError } from './npm/client.js';
 import { forwarding, markOf, newProxyHost, nginxRefusal, renamedDomains, servesDomain } from './npm/mapping.js';
 import type { NpmProxyHost, NpmProxyHostInput } from './npm/types.js';

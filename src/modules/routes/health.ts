@@ -1,5 +1,4 @@
 import type { Dispatcher } from 'undici';
-import { type HealthInfoShape, healthInfo } from '../health/info.js';
 import type {
   CheckResult,
   HealthRecord,
@@ -7,9 +6,9 @@ import type {
   HealthStatus,
   HealthSubject,
   StoredHealth,
-} from '../health/types.js';
-import { httpProbe } from '../proxies/validation/http-probe.js';
-import { connectStep } from '../proxies/validation/tcp.js';
+} from '../health/index.js';
+import { type HealthInfoShape, healthInfo } from '../health/index.js';
+import { connectStep, httpProbe } from '../proxies/index.js';
 import type { RouteRegistry } from './registry.js';
 import type { ActiveRoute, Route } from './types.js';
 
@@ -105,7 +104,8 @@ export class RouteHealthSource implements HealthSource<RouteSubject> {
     return route && !route.ref ? this.subjectOf(route) : null;
   }
 
-  async persist(records: HealthRecord<RouteSubject>[]): Promise<void> {
+  async persist(records: HealthRecord<RouteSubject>[]): Promise<number> {
+    let stored = 0;
     for (const { subject, status, checkedAt, result, healthySince } of records) {
       // A route removed, or given a new upstream, while it was checked: the result is of the old one.
       const current = this.registry.get(subject.id);
@@ -118,7 +118,9 @@ export class RouteHealthSource implements HealthSource<RouteSubject> {
         detail: result.detail,
         healthySince,
       });
+      stored++;
     }
+    return stored;
   }
 
   /** A file route's health now; UNKNOWN until its first check (and for excluded routes). */

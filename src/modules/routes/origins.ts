@@ -14,15 +14,15 @@ export interface OriginLoaders {
 
 const perOperation = new WeakMap<object, OriginLoaders>();
 
-export function originLoaders(ctx: { db: Db }): OriginLoaders {
-  let loaders = perOperation.get(ctx);
+/** The loaders of one operation (`operation`: its GraphQL context, or any object that lives as long). */
+export function originLoaders(db: Db, operation: object): OriginLoaders {
+  let loaders = perOperation.get(operation);
   if (!loaders) {
-    const { db } = ctx;
     loaders = {
       proxy: new DataLoader(async (ids) => inOrder(ids, await db.proxy.findMany({ where: { id: { in: [...ids] } } }))),
       node: new DataLoader(async (ids) => inOrder(ids, await db.node.findMany({ where: { id: { in: [...ids] } } }))),
     };
-    perOperation.set(ctx, loaders);
+    perOperation.set(operation, loaders);
   }
   return loaders;
 }

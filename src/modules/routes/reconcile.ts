@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { parseDestination } from '../proxies/validation/syntax.js';
+import { parseDestination } from '../proxies/index.js';
 import {
   type ActiveRoute,
   type ExcludedRoute,

@@ -1,11 +1,8 @@
 import { builder } from '../../graphql/builder.js';
 import { HealthInfo } from '../../graphql/common.js';
 import { badInput } from '../../lib/errors.js';
-import { InfraNode } from '../nodes/schema.js';
-import { healthOf as nodeHealth } from '../nodes/service.js';
-import { proxyHealth } from '../proxies/health.js';
-import { ProxyRef } from '../proxies/schema.js';
-import { originLoaders } from './origins.js';
+import { InfraNode, healthOf as nodeHealth } from '../nodes/index.js';
+import { ProxyRef, proxyHealth } from '../proxies/index.js';
 import { PROVIDERS, ROUTE_KINDS, type Route } from './types.js';
 
 const RouteKindEnum = builder.enumType('RouteKind', {
@@ -45,13 +42,13 @@ const RouteObject = builder.objectRef<Route>('Route').implement({
       type: ProxyRef,
       nullable: true,
       description: 'The proxy this route was made from (provider `proxies`).',
-      resolve: (r, _args, ctx) => (r.ref?.kind === 'proxy' ? originLoaders(ctx).proxy.load(r.ref.id) : null),
+      resolve: (r, _args, ctx) => (r.ref?.kind === 'proxy' ? ctx.routes.origins(ctx).proxy.load(r.ref.id) : null),
     }),
     node: t.field({
       type: InfraNode,
       nullable: true,
       description: 'The node this route was made from (provider `nodes`).',
-      resolve: (r, _args, ctx) => (r.ref?.kind === 'node' ? originLoaders(ctx).node.load(r.ref.id) : null),
+      resolve: (r, _args, ctx) => (r.ref?.kind === 'node' ? ctx.routes.origins(ctx).node.load(r.ref.id) : null),
     }),
     health: t.field({
       type: HealthInfo,
@@ -60,10 +57,10 @@ const RouteObject = builder.objectRef<Route>('Route').implement({
         'file routes are checked as routes. UNKNOWN for EXCLUDED routes.',
       resolve: async (r, _args, ctx) => {
         if (r.kind !== 'EXCLUDED' && r.ref?.kind === 'proxy') {
-          const proxy = await originLoaders(ctx).proxy.load(r.ref.id);
+          const proxy = await ctx.routes.origins(ctx).proxy.load(r.ref.id);
           if (proxy) return proxyHealth(proxy);
         } else if (r.kind !== 'EXCLUDED' && r.ref?.kind === 'node') {
-          const node = await originLoaders(ctx).node.load(r.ref.id);
+          const node = await ctx.routes.origins(ctx).node.load(r.ref.id);
           if (node) return nodeHealth(node);
         }
         return ctx.routes.health.info(r);

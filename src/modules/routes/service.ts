@@ -1,8 +1,10 @@
 import type { Dispatcher } from 'undici';
+import type { Db } from '../../db/client.js';
 import type { Logger } from '../../lib/logger.js';
-import type { EventBus } from '../events/bus.js';
-import type { HealthMonitor } from '../health/monitor.js';
+import type { EventBus } from '../events/index.js';
+import type { HealthMonitor } from '../health/index.js';
 import { RouteHealthSource } from './health.js';
+import { type OriginLoaders, originLoaders } from './origins.js';
 import type { RouteProvider, RouteSink } from './providers/provider.js';
 import { RouteSourceError } from './providers/provider.js';
 import { resolveRoutes } from './reconcile.js';
@@ -10,10 +12,11 @@ import { type RouteChanges, RouteRegistry } from './registry.js';
 import type { ProviderName, Route, RouteKind, RouteSpec } from './types.js';
 
 export interface RouteServiceOptions {
+  db: Db;
   providers: RouteProvider[];
   events: Pick<EventBus, 'emit'>;
   log: Logger;
-  health: Pick<HealthMonitor, 'register' | 'forget' | 'relistSoon'>;
+  health: Pick<HealthMonitor, 'forget' | 'relistSoon'>;
   /** HTTP for the file routes' health checks. */
   agent: Dispatcher;
   healthTimeoutMs: number;
@@ -38,7 +41,11 @@ export class RouteService {
 
   constructor(private readonly options: RouteServiceOptions) {
     this.health = new RouteHealthSource(this.registry, options.agent, options.healthTimeoutMs);
-    options.health.register(this.health);
+  }
+
+  /** The proxy and node rows routes were made from, batched per operation (origins.ts). */
+  origins(operation: object): OriginLoaders {
+    return originLoaders(this.options.db, operation);
   }
 
   /** Loads every provider and starts following them; resolves once the first full set is in place. */

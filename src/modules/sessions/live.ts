@@ -1,7 +1,6 @@
 import type { Db } from '../../db/client.js';
 import type { Logger } from '../../lib/logger.js';
-import type { EventBus } from '../events/bus.js';
-import type { Actor, AppEvent } from '../events/types.js';
+import type { Actor, AppEvent, EventBus } from '../events/index.js';
 import { CloseCode } from './close-codes.js';
 import { FrameStream } from './frame-stream.js';
 import { type Backlog, type Channel, type Counters, type FrameSubscriber, Hub, type Publisher } from './hub.js';

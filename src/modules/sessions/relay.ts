@@ -1,23 +1,23 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
-import type { Db } from '../../db/client.js';
-import { type Env, instanceId } from '../../env.js';
+import type { Env } from '../../env.js';
 import type { Logger } from '../../lib/logger.js';
-import type { Authenticator } from '../auth/authenticate.js';
-import { bearerToken, type Principal } from '../auth/tokens.js';
-import type { EventBus } from '../events/bus.js';
+import { type Authenticator, bearerToken, type Principal } from '../auth/index.js';
+import type { EventBus } from '../events/index.js';
 import { CloseCode, CloseReason } from './close-codes.js';
 import type { Backlog, Channel, Frame, FrameSubscriber, Publisher } from './hub.js';
-import { type AttachResult, type Lease, LiveSessions, MAX_QUEUED_FRAMES } from './live.js';
-import { isPublisherId, parseStreamTarget, type StreamTarget, streamKeyMatches, streamUrl } from './validation.js';
+import { parseStreamTarget, type StreamTarget } from './input.js';
+import { type AttachResult, type Lease, type LiveSessions, MAX_QUEUED_FRAMES } from './live.js';
+import { isPublisherId, streamKeyMatches } from './stream-keys.js';
 
 export interface StreamRelayOptions {
   env: Env;
-  db: Db;
   log: Logger;
   events: EventBus;
   auth: Authenticator;
+  /** What is live on this instance: the relay attaches sockets to it. */
+  live: LiveSessions;
 }
 
 /**
@@ -39,15 +39,8 @@ export class StreamRelay {
   private closing = false;
 
   constructor(readonly options: StreamRelayOptions) {
-    const { env, db, log, events } = options;
-    this.live = new LiveSessions({
-      db,
-      log,
-      events,
-      maxOperators: env.SESSION_MAX_OPERATORS,
-      maxBufferBytes: env.SESSION_OPERATOR_MAX_BUFFER,
-      instance: instanceId(env),
-    });
+    const { env } = options;
+    this.live = options.live;
     // maxPayload: ws closes a socket that sends a larger message with 1009 itself, before
     // buffering it. No compression: it would cost a copy (and CPU) per operator per frame.
     this.wss = new WebSocketServer({
@@ -56,12 +49,6 @@ export class StreamRelay {
       perMessageDeflate: false,
       clientTracking: true,
     });
-  }
-
-  /** The URL a session's publisher connects to (PUBLIC_URL, default `http://localhost:$PORT`). */
-  wsUrl(session: { id: string; clientId: string }): string {
-    const base = this.options.env.PUBLIC_URL ?? `http://localhost:${this.options.env.PORT}`;
-    return streamUrl(base, session.id, session.clientId);
   }
 
   /** Takes an HTTP upgrade for `/ws/stream/…`. */

@@ -1,8 +1,9 @@
 import { queryFromInfo } from '@pothos/plugin-prisma';
 import { builder } from '../../graphql/builder.js';
 import { connectionOf } from '../../graphql/common.js';
+import { unlessOverflow } from '../../graphql/overflow.js';
 import type { Frame } from './hub.js';
-import * as sessions from './service.js';
+import type { CreateSessionPayload as CreateSessionPayloadShape } from './service.js';
 
 const SessionStatusEnum = builder.enumType('SessionStatus', { values: ['WAITING', 'ACTIVE', 'FINISHED'] as const });
 
@@ -13,7 +14,7 @@ builder.prismaObject('SessionOperator', {
     joinedAt: t.expose('joinedAt', { type: 'DateTime', description: 'When this user first connected to the session.' }),
     connected: t.boolean({
       description: 'Whether a raw relay socket of this user is connected now.',
-      resolve: (op, _args, ctx) => ctx.relay.live.isConnected(op.sessionId, op.userId),
+      resolve: (op, _args, ctx) => ctx.sessions.isConnected(op.sessionId, op.userId),
     }),
   }),
 });
@@ -25,7 +26,7 @@ const Session = builder.prismaObject('Session', {
     status: t.expose('status', { type: SessionStatusEnum }),
     wsUrl: t.string({
       description: "The publisher's relay URL (append `?key=<streamKey>`); operators use it with their own user id.",
-      resolve: (s, _args, ctx) => ctx.relay.wsUrl(s),
+      resolve: (s, _args, ctx) => ctx.sessions.wsUrl(s),
     }),
     operators: t.relation('operators', {
       description: 'Everyone who has connected as an operator, in the order they first joined.',
@@ -40,26 +41,26 @@ const Session = builder.prismaObject('Session', {
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
     framesRelayed: t.float({
       description: 'Frames relayed so far (live while streaming). A Float: exact up to 2^53.',
-      resolve: (s, _args, ctx) => sessions.countersOf(ctx, s).framesRelayed,
+      resolve: (s, _args, ctx) => ctx.sessions.counters(s).framesRelayed,
     }),
     bytesRelayed: t.float({
       description: 'Payload bytes relayed so far (live while streaming). A Float: exact up to 2^53 (8 PiB).',
-      resolve: (s, _args, ctx) => sessions.countersOf(ctx, s).bytesRelayed,
+      resolve: (s, _args, ctx) => ctx.sessions.counters(s).bytesRelayed,
     }),
     operatorConnects: t.int({
       description: 'Raw operator connections accepted so far.',
-      resolve: (s, _args, ctx) => sessions.countersOf(ctx, s).operatorConnects,
+      resolve: (s, _args, ctx) => ctx.sessions.counters(s).operatorConnects,
     }),
     operatorDisconnects: t.int({
       description: 'Raw operator connections closed so far (any reason: left, dropped, ended).',
-      resolve: (s, _args, ctx) => sessions.countersOf(ctx, s).operatorDisconnects,
+      resolve: (s, _args, ctx) => ctx.sessions.counters(s).operatorDisconnects,
     }),
   }),
 });
 
 const SessionConnection = connectionOf('Session', Session);
 
-const CreateSessionPayload = builder.objectRef<sessions.CreateSessionPayload>('CreateSessionPayload').implement({
+const CreateSessionPayload = builder.objectRef<CreateSessionPayloadShape>('CreateSessionPayload').implement({
   description: 'Returned once, at creation: the only time the stream key is shown.',
   fields: (t) => ({
     session: t.field({ type: Session, resolve: (p) => p.session }),
@@ -90,16 +91,13 @@ builder.queryFields((t) => ({
     description: 'Sessions, newest first.',
     args: { first: t.arg.int(), after: t.arg.string(), status: t.arg({ type: SessionStatusEnum }) },
     resolve: (_root, args, ctx, info) =>
-      sessions.listSessions(ctx.db, args, queryFromInfo({ context: ctx, info, path: ['edges', 'node'] })),
+      ctx.sessions.list(args, queryFromInfo({ context: ctx, info, path: ['edges', 'node'] })),
   }),
   session: t.prismaField({
     type: 'Session',
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, { id }, ctx) => {
-      const where = sessions.sessionWhere(String(id));
-      return where ? ctx.db.session.findUnique({ ...query, where }) : null;
-    },
+    resolve: (query, _root, { id }, ctx) => ctx.sessions.find(String(id), query),
   }),
 }));
 
@@ -108,14 +106,14 @@ builder.mutationFields((t) => ({
     type: CreateSessionPayload,
     description: 'A new session (WAITING) for the client; its stream key is shown only here.',
     args: { clientId: t.arg({ type: 'UUID', required: true }) },
-    resolve: (_root, args, ctx) => sessions.createSession(ctx, args),
+    resolve: (_root, args, ctx) => ctx.sessions.create(args, ctx.actor),
   }),
   endSession: t.field({
     type: Session,
     description:
       'Finishes the session: relay sockets are closed with 4410, frame subscriptions complete. Ending it again returns it.',
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, { id }, ctx) => sessions.endSession(ctx, String(id)),
+    resolve: (_root, { id }, ctx) => ctx.sessions.end(String(id), ctx.actor),
   }),
 }));
 
@@ -126,7 +124,7 @@ builder.subscriptionField('streamFrames', (t) =>
       'Every frame the publisher sends from now on, until the session ends (then it completes). A subscriber ' +
       'that falls SESSION_OPERATOR_MAX_BUFFER bytes behind gets one SUBSCRIBER_TOO_SLOW error and is ended.',
     args: { sessionId: t.arg.id({ required: true }) },
-    subscribe: (_root, { sessionId }, ctx) => sessions.subscribeFrames(ctx, String(sessionId)),
-    resolve: (item) => sessions.frameOrError(item),
+    subscribe: (_root, { sessionId }, ctx) => ctx.sessions.subscribeFrames(String(sessionId), ctx.actor),
+    resolve: (item) => unlessOverflow(item, 'streamFrames', 'subscribe again to resume from the live edge'),
   }),
 );

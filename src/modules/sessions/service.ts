@@ -1,22 +1,25 @@
-import type { Context } from '../../context.js';
 import type { Db } from '../../db/client.js';
+import type { Env } from '../../env.js';
+import { instanceId } from '../../env.js';
 import type { Prisma, Session } from '../../generated/prisma/client.js';
 import type { SessionStatus } from '../../generated/prisma/enums.js';
-import { notFound, subscriberTooSlow } from '../../lib/errors.js';
+import type { Overflow } from '../../lib/bounded-stream.js';
+import { notFound } from '../../lib/errors.js';
+import type { Logger } from '../../lib/logger.js';
 import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
+import { isUuid } from '../../lib/uuid.js';
 import { parseInput } from '../../lib/validate.js';
-import type { Actor } from '../events/types.js';
-import type { StreamOverflow } from './frame-stream.js';
+import type { Authenticator } from '../auth/index.js';
+import type { Actor, EventBus } from '../events/index.js';
 import type { Counters, Frame } from './hub.js';
-import { createSessionSchema, generateStreamKey, hashStreamKey, isUuid } from './validation.js';
+import { createSessionSchema } from './input.js';
+import { LiveSessions } from './live.js';
+import { StreamRelay } from './relay.js';
+import { generateStreamKey, hashStreamKey, streamUrl } from './stream-keys.js';
 
 export type { Session };
 
 const CURSOR_PREFIX = 'session';
-
-type SessionContext = Pick<Context, 'db' | 'relay' | 'events' | 'principal'>;
-
-const actorOf = (ctx: Pick<Context, 'principal'>): Actor => ({ id: ctx.principal.id, name: ctx.principal.name });
 
 export interface CreateSessionPayload {
   session: Session;
@@ -26,89 +29,126 @@ export interface CreateSessionPayload {
   status: SessionStatus;
 }
 
-/** A new WAITING session with a fresh stream key: the only time the key is ever shown. */
-export async function createSession(ctx: SessionContext, input: { clientId: unknown }): Promise<CreateSessionPayload> {
-  const { clientId } = parseInput(createSessionSchema, input);
-  const streamKey = generateStreamKey();
-  const session = await ctx.db.session.create({
-    data: { clientId: clientId.toLowerCase(), streamKeyHash: hashStreamKey(streamKey) },
-  });
-  ctx.events.emit(
-    {
-      type: 'session.created',
-      source: 'sessions',
-      severity: 'INFO',
-      message: `session ${session.id} created for client ${session.clientId}`,
-      details: { sessionId: session.id, clientId: session.clientId },
-    },
-    actorOf(ctx),
-  );
-  return { session, sessionId: session.id, streamKey, wsUrl: ctx.relay.wsUrl(session), status: session.status };
+export interface SessionServiceOptions {
+  env: Env;
+  db: Db;
+  log: Logger;
+  events: EventBus;
+  auth: Authenticator;
+  /** The embedded database: no other instance can hold a session, so every ACTIVE one is recovered. */
+  singleProcess: boolean;
 }
+
+/** Prisma's selection for a Session, as plugin-prisma derives it from the GraphQL query. */
+type SessionSelection = Omit<Prisma.SessionFindManyArgs, 'where' | 'orderBy' | 'take'>;
 
 /**
- * Ends a session: FINISHED, every relay socket closed with 4410, every frame subscription
- * completed. Ending a finished session again returns it unchanged.
+ * Live sessions: the stored sessions, what is live on this instance (`live`), and the raw
+ * WebSocket relay the server hands `/ws/stream/…` upgrades to (`relay`).
  */
-export async function endSession(ctx: SessionContext, id: string): Promise<Session> {
-  if (!isUuid(id)) throw notFound('session', id);
-  const sessionId = id.toLowerCase();
-  await ctx.relay.live.end(sessionId, actorOf(ctx));
-  const session = await ctx.db.session.findUnique({ where: { id: sessionId } });
-  if (!session) throw notFound('session', id);
-  return session;
-}
+export class SessionService {
+  readonly live: LiveSessions;
+  readonly relay: StreamRelay;
+  private readonly db: Db;
 
-/** Newest first; `status` filters. `query` carries plugin-prisma's selection (operators in one go). */
-export async function listSessions(
-  db: Db,
-  args: PageArgs & { status?: SessionStatus | null },
-  query: Omit<Prisma.SessionFindManyArgs, 'where' | 'orderBy' | 'take'> = {},
-) {
-  const page = pageQuery(CURSOR_PREFIX, args, isUuid);
-  const rows = await db.session.findMany({
-    ...query,
-    where: {
-      ...(args.status ? { status: args.status } : {}),
-      ...(page.afterKey ? { id: { lt: page.afterKey } } : {}),
-    },
-    orderBy: { id: 'desc' },
-    take: page.take,
-  });
-  return toPage(CURSOR_PREFIX, rows, page, (s) => s.id);
-}
+  constructor(private readonly options: SessionServiceOptions) {
+    const { env, db, log, events, auth } = options;
+    this.db = db;
+    this.live = new LiveSessions({
+      db,
+      log,
+      events,
+      maxOperators: env.SESSION_MAX_OPERATORS,
+      maxBufferBytes: env.SESSION_OPERATOR_MAX_BUFFER,
+      instance: instanceId(env),
+    });
+    this.relay = new StreamRelay({ env, log, events, auth, live: this.live });
+  }
 
-/** The where clause for one session by id; null for a malformed id (so: no such session). */
-export function sessionWhere(id: string): { id: string } | null {
-  return isUuid(id) ? { id: id.toLowerCase() } : null;
-}
+  /** Sessions a killed instance left ACTIVE (this one's, or all on a single-process database) are WAITING again. */
+  recover(): Promise<void> {
+    return this.live.recover(this.options.singleProcess);
+  }
 
-/** Frames, bytes and operator counts: live from the hub while the session is live here, else stored. */
-export function countersOf(ctx: Pick<Context, 'relay'>, session: Session): Counters {
-  return ctx.relay.live.counters(session.id, {
-    framesRelayed: Number(session.framesRelayed),
-    bytesRelayed: Number(session.bytesRelayed),
-    operatorConnects: session.operatorConnects,
-    operatorDisconnects: session.operatorDisconnects,
-  });
-}
+  /** The URL a session's publisher connects to (PUBLIC_URL, default `http://localhost:$PORT`). */
+  wsUrl(session: { id: string; clientId: string }): string {
+    const { env } = this.options;
+    return streamUrl(env.PUBLIC_URL ?? `http://localhost:${env.PORT}`, session.id, session.clientId);
+  }
 
-/** `streamFrames`: every frame the session's publisher sends from now on, until the session ends. */
-export async function subscribeFrames(
-  ctx: Pick<Context, 'relay' | 'principal'>,
-  id: string,
-): Promise<AsyncIterable<Frame | StreamOverflow>> {
-  const stream = isUuid(id) ? await ctx.relay.live.subscribe(id.toLowerCase(), `graphql:${ctx.principal.name}`) : null;
-  if (!stream) throw notFound('session', id);
-  return stream;
-}
+  /** A new WAITING session with a fresh stream key: the only time the key is ever shown. */
+  async create(input: { clientId: unknown }, actor: Actor): Promise<CreateSessionPayload> {
+    const { clientId } = parseInput(createSessionSchema, input);
+    const streamKey = generateStreamKey();
+    const session = await this.db.session.create({
+      data: { clientId: clientId.toLowerCase(), streamKeyHash: hashStreamKey(streamKey) },
+    });
+    this.options.events.emit(
+      {
+        type: 'session.created',
+        source: 'sessions',
+        severity: 'INFO',
+        message: `session ${session.id} created for client ${session.clientId}`,
+        details: { sessionId: session.id, clientId: session.clientId },
+      },
+      actor,
+    );
+    return { session, sessionId: session.id, streamKey, wsUrl: this.wsUrl(session), status: session.status };
+  }
 
-/** A subscription item as the StreamFrame it stands for; the overflow marker becomes the error that ends it. */
-export function frameOrError(item: Frame | StreamOverflow): Frame {
-  if ('seq' in item) return item;
-  throw subscriberTooSlow(
-    `streamFrames: this subscription could not keep up (${item.backlog.frames} frames, ${item.backlog.bytes} bytes ` +
-      `queued; limit ${item.limitBytes} bytes) and was ended; subscribe again to resume from the live edge`,
-    { limitBytes: item.limitBytes },
-  );
+  /**
+   * Ends a session: FINISHED, every relay socket closed with 4410, every frame subscription
+   * completed. Ending a finished session again returns it unchanged.
+   */
+  async end(id: string, actor: Actor): Promise<Session> {
+    if (!isUuid(id)) throw notFound('session', id);
+    const sessionId = id.toLowerCase();
+    await this.live.end(sessionId, actor);
+    const session = await this.db.session.findUnique({ where: { id: sessionId } });
+    if (!session) throw notFound('session', id);
+    return session;
+  }
+
+  /** Newest first; `status` filters. `select` is plugin-prisma's selection (operators in one go). */
+  async list(args: PageArgs & { status?: SessionStatus | null }, select: SessionSelection = {}) {
+    const page = pageQuery(CURSOR_PREFIX, args, isUuid);
+    const rows = await this.db.session.findMany({
+      ...select,
+      where: {
+        ...(args.status ? { status: args.status } : {}),
+        ...(page.afterKey ? { id: { lt: page.afterKey } } : {}),
+      },
+      orderBy: { id: 'desc' },
+      take: page.take,
+    });
+    return toPage(CURSOR_PREFIX, rows, page, (s) => s.id);
+  }
+
+  /** One session by id; null for an unknown or malformed id. */
+  find(id: string, select: Pick<Prisma.SessionFindUniqueArgs, 'select' | 'include'> = {}): Promise<Session | null> {
+    if (!isUuid(id)) return Promise.resolve(null);
+    return this.db.session.findUnique({ ...select, where: { id: id.toLowerCase() } });
+  }
+
+  /** Frames, bytes and operator counts: live from the hub while the session is live here, else stored. */
+  counters(session: Session): Counters {
+    return this.live.counters(session.id, {
+      framesRelayed: Number(session.framesRelayed),
+      bytesRelayed: Number(session.bytesRelayed),
+      operatorConnects: session.operatorConnects,
+      operatorDisconnects: session.operatorDisconnects,
+    });
+  }
+
+  /** Whether a raw relay socket of this user is connected to the session now. */
+  isConnected(sessionId: string, userId: string): boolean {
+    return this.live.isConnected(sessionId, userId);
+  }
+
+  /** `streamFrames`: every frame the session's publisher sends from now on, until the session ends. */
+  async subscribeFrames(id: string, actor: Actor): Promise<AsyncIterable<Frame | Overflow>> {
+    const stream = isUuid(id) ? await this.live.subscribe(id.toLowerCase(), `graphql:${actor.name}`) : null;
+    if (!stream) throw notFound('session', id);
+    return stream;
+  }
 }

@@ -41,6 +41,6 @@ builder.mutationField('updateSettings', (t) =>
     description:
       'Validates and applies a change (BAD_USER_INPUT naming the field otherwise); logged as `settings.updated`.',
     args: { input: t.arg({ type: UpdateSettingsInput, required: true }) },
-    resolve: (_root, { input }, ctx) => ctx.settings.update(input, { id: ctx.principal.id, name: ctx.principal.name }),
+    resolve: (_root, { input }, ctx) => ctx.settings.update(input, ctx.actor),
   }),
 );

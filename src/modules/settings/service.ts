@@ -1,9 +1,8 @@
 import type { Db } from '../../db/client.js';
 import type { Settings } from '../../generated/prisma/client.js';
 import { parseInput } from '../../lib/validate.js';
-import type { EventBus } from '../events/bus.js';
-import type { Actor } from '../events/types.js';
-import { updateSettingsSchema } from './validation.js';
+import type { Actor, EventBus } from '../events/index.js';
+import { updateSettingsSchema } from './input.js';
 
 export type { Settings };
 

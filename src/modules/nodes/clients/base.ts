@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { isIPv6 } from 'node:net';
 import type { Readable } from 'node:stream';
-import { Agent, type Dispatcher, errors } from 'undici';
+import { type Dispatcher, errors } from 'undici';
+import { describeError } from '../../../lib/errors.js';
 
 /**
  * Typed HTTP clients for the nodes' own APIs. A client is built from a small `{ host, apiPort }`
@@ -37,14 +38,6 @@ const PING_MAX_BODY_BYTES = 64 * 1024;
 /** Typed API calls (streams, traffic): whole call, and largest answer read. */
 export const NODE_API_TIMEOUT_MS = 10_000;
 export const NODE_API_MAX_BYTES = 4 * 1024 * 1024;
-
-/**
- * The HTTP agent for node APIs: one keep-alive pool per node origin, shared by the typed clients
- * and the passthrough of one app, and closed with it.
- */
-export function createNodeAgent(): Agent {
-  return new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 }, connections: 256 });
-}
 
 /** A failed call to a node's API (unreachable, timed out, or a non-2xx answer). */
 export class NodeApiError extends Error {
@@ -297,7 +290,5 @@ export function classifyNetworkError(error: unknown): NetworkFailure {
 
 export function describeNetworkError(error: unknown, timeoutMs: number): string {
   if (classifyNetworkError(error) === 'timeout') return `no answer within ${timeoutMs} ms`;
-  const code = (error as { code?: string }).code ?? (error as { cause?: { code?: string } }).cause?.code;
-  const message = error instanceof Error ? error.message : String(error);
-  return code && !message.includes(code) ? `${code}: ${message}` : message;
+  return describeError(error);
 }

@@ -1,6 +1,6 @@
 import type { Dispatcher } from 'undici';
 import { errors } from 'undici';
-import { errorCode } from '../../../lib/error-code.js';
+import { describeError, errorCode } from '../../../lib/errors.js';
 import { invalidResponse, NpmError, unreachable } from './errors.js';
 
 /** One NPM answer, read whole: the API's bodies are small JSON documents. */
@@ -113,31 +113,10 @@ async function readAll(body: Dispatcher.ResponseData['body']): Promise<string | 
   return Buffer.concat(chunks).toString('utf8');
 }
 
-const REASONS: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  EPIPE: 'connection closed while sending',
-  ENOTFOUND: 'host name not found',
-  EAI_AGAIN: 'host name lookup failed for now',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'connection timed out',
-  UND_ERR_SOCKET: 'connection closed by the other side',
-  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
-  UND_ERR_HEADERS_TIMEOUT: 'no answer in time',
-  UND_ERR_BODY_TIMEOUT: 'the answer stalled',
-  UND_ERR_CLOSED: 'the client is closed',
-  UND_ERR_DESTROYED: 'the client is closed',
-};
-
 /** "connection refused (ECONNREFUSED)": the words for people, the code for searching. */
 function describeNetworkFailure(error: unknown): string {
   if (error instanceof errors.ClientClosedError || error instanceof errors.ClientDestroyedError) {
     return 'the client is closed';
   }
-  const code = errorCode(error);
-  const words = code ? REASONS[code] : undefined;
-  if (words) return `${words} (${code})`;
-  const message = error instanceof Error ? error.message : String(error);
-  return code && !message.includes(code) ? `${message} (${code})` : message;
+  return describeError(error);
 }

@@ -1,7 +1,6 @@
 import { lookup } from 'node:dns/promises';
-import { errorCode } from '../../../lib/error-code.js';
+import { describeError, errorCode } from '../../../lib/errors.js';
 import { deadline } from './deadline.js';
-import { describeError } from './failures.js';
 import { HINTS } from './hints.js';
 import type { StepOutcome } from './outcome.js';
 import type { Destination } from './types.js';

@@ -1,17 +1,7 @@
 import { isIPv6 } from 'node:net';
 import { errors } from 'undici';
-import { errorCode } from '../../../lib/error-code.js';
+import { errorCode } from '../../../lib/errors.js';
 import type { FailureKind } from './hints.js';
-
-/** A short description of an error for a step's detail: its message, with its code when that adds something. */
-export function describeError(error: unknown): string {
-  const code = errorCode(error);
-  const raw = (error instanceof Error ? error.message : String(error)).trim();
-  // OpenSSL's messages are "<id>:error:<hex>:SSL routines:<function>:<reason>:<file>:<line>:": keep the reason.
-  const message = /SSL routines:[^:]*:([^:]+):/.exec(raw)?.[1] ?? raw;
-  if (!code) return message;
-  return message.includes(code) ? message : `${message} (${code})`;
-}
 
 const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
 const DNS_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_FAIL', 'EAI_NODATA', 'EAI_NONAME', 'ENODATA']);

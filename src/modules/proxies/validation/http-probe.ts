@@ -1,7 +1,8 @@
 import { isIP, type LookupFunction } from 'node:net';
 import { Client, type Dispatcher, request } from 'undici';
+import { describeError } from '../../../lib/errors.js';
 import { deadline, elapsedMs } from './deadline.js';
-import { classifyError, describeError } from './failures.js';
+import { classifyError } from './failures.js';
 import { type FailureKind, HINTS, hintFor } from './hints.js';
 import type { Destination } from './types.js';
 

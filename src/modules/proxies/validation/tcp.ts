@@ -1,6 +1,6 @@
 import { connect } from 'node:net';
-import { errorCode } from '../../../lib/error-code.js';
-import { classifyError, describeError, endpoint } from './failures.js';
+import { describeError, errorCode } from '../../../lib/errors.js';
+import { classifyError, endpoint } from './failures.js';
 import { type FailureKind, hintFor } from './hints.js';
 import type { StepOutcome } from './outcome.js';
 

@@ -1,6 +1,6 @@
 import { isIPv6 } from 'node:net';
 import type { Db } from '../../../db/client.js';
-import type { NodeKind } from '../../nodes/kinds.js';
+import type { NodeKind } from '../../nodes/index.js';
 import type { RouteSpec } from '../types.js';
 import type { RouteProvider } from './provider.js';
 import { type RowsProviderDeps, rowsRouteProvider } from './rows.js';

@@ -1,6 +1,5 @@
 import type { Logger } from '../../../lib/logger.js';
-import type { EventBus } from '../../events/bus.js';
-import type { AppEvent } from '../../events/types.js';
+import type { AppEvent, EventBus } from '../../events/index.js';
 import type { ProviderName, RouteSpec } from '../types.js';
 import type { RouteProvider, RouteSink } from './provider.js';
 

@@ -1,9 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
-import { sendError } from '../../http/respond.js';
-import { classifyNetworkError, describeNetworkError, NodeApiClient, type NodeEndpoint } from './clients/index.js';
-import type { NodeDirectory } from './directory.js';
-import { kindFromPathSegment } from './kinds.js';
+import {
+  classifyNetworkError,
+  describeNetworkError,
+  kindFromPathSegment,
+  NodeApiClient,
+  type NodeDirectory,
+  type NodeEndpoint,
+} from '../../modules/nodes/index.js';
+import { sendError } from './respond.js';
 
 /**
  * `ANY /proxy/{streamers|caches|slbs}/{id}/{path…}`: a raw, streamed passthrough to a node's own

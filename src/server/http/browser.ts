@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Env } from '../env.js';
+import type { Env } from '../../env.js';
 import { sendJson } from './respond.js';
 
 /** GraphiQL is for people at a browser: on by default, off in production unless GRAPHIQL=true. */

@@ -1,16 +1,17 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { type AppDeps, createServices, type Services } from './context.js';
+import type { Services } from '../modules/index.js';
+import { type AppDeps, buildModules } from '../wiring.js';
 import { createGraphQLWebSocket } from './graphql/ws.js';
 import { createGraphQL } from './graphql/yoga.js';
+import { requirePrincipal } from './http/auth.js';
 import { graphiqlEnabled, originAllowed, requireJsonBody } from './http/browser.js';
 import { createGraphiQLPage } from './http/graphiql.js';
 import { bodyDeadline, limitConnections } from './http/limits.js';
 import { createMetrics } from './http/metrics.js';
+import { createPassthrough } from './http/passthrough.js';
 import { sendHealth, sendReady } from './http/probes.js';
 import { sendError } from './http/respond.js';
-import { requirePrincipal } from './modules/auth/http.js';
-import { createPassthrough } from './modules/nodes/passthrough.js';
 
 export interface App {
   /** Listens on PORT/HOST (or the given ones; port 0 picks a free port). Resolves to the base URL. */
@@ -19,20 +20,22 @@ export interface App {
   stop(): Promise<void>;
   readonly server: ReturnType<typeof createServer>;
   readonly yoga: ReturnType<typeof createGraphQL>;
-  /** What the app built from its deps (event bus, monitor, relay, …), for the CLI and tests. */
+  /** What the modules built (`services.events`, `services.health`, …), for the CLI and tests. */
   readonly services: Services;
 }
 
 /** Builds the whole HTTP/WebSocket surface on one node:http server. No side effects until start(). */
 export function createApp(deps: AppDeps): App {
   const { env, log, database } = deps;
-  const services = createServices(deps);
+  const modules = buildModules(deps);
+  const { services } = modules;
+  const { relay } = services.sessions;
   const yoga = createGraphQL(deps, services);
   const graphqlWs = createGraphQLWebSocket(services.auth, yoga);
   const metrics = createMetrics();
   const passthrough = createPassthrough({
-    nodes: services.nodeDirectory,
-    agent: services.nodeAgent,
+    nodes: services.nodes.directory,
+    agent: services.nodes.agent,
     timeoutMs: env.PASSTHROUGH_TIMEOUT_MS,
   });
   const graphiql = graphiqlEnabled(env) ? createGraphiQLPage() : null;
@@ -104,7 +107,7 @@ export function createApp(deps: AppDeps): App {
       graphqlWs.wss.handleUpgrade(req, socket, head, (ws) => graphqlWs.wss.emit('connection', ws, req));
       return;
     }
-    if (surface === 'stream') return services.relay.handleUpgrade(req, socket, head);
+    if (surface === 'stream') return relay.handleUpgrade(req, socket, head);
     socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
   });
 
@@ -115,18 +118,15 @@ export function createApp(deps: AppDeps): App {
     yoga,
     services,
     async start(port = env.PORT, host = env.HOST) {
-      // Before the relay accepts anyone: what a killed predecessor left ACTIVE is WAITING again.
-      await services.relay.live.recover(database.engine === 'embedded');
+      // Every module is ready (sessions recovered, routes loaded) before the first request.
+      await modules.start();
       return new Promise<string>((resolve, reject) => {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
           const address = server.address() as AddressInfo;
           const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-          services.events.start();
-          services.health.start();
-          // Resolves once the registry holds every provider's routes.
-          services.routes.start().then(() => resolve(`http://${shownHost}:${address.port}`), reject);
+          resolve(`http://${shownHost}:${address.port}`);
         });
       });
     },
@@ -140,23 +140,17 @@ export function createApp(deps: AppDeps): App {
         // never does would otherwise hold shutdown for ws' own 30 s close timeout).
         const idleSweeper = setInterval(() => server.closeIdleConnections(), 50);
         server.closeIdleConnections();
-        await Promise.race([Promise.all([closed, graphqlWs.close(), services.relay.close()]), deadline]);
+        await Promise.race([Promise.all([closed, graphqlWs.close(), relay.close()]), deadline]);
         clearInterval(idleSweeper);
         for (const socket of graphqlWs.wss.clients) socket.terminate();
-        services.relay.terminate();
+        relay.terminate();
         server.closeAllConnections();
         await closed;
         await yoga.dispose();
-        // NPM calls still under way finish (and are undone if need be) while the event log is open.
-        await services.proxies.close();
-        await services.routes.close();
-        // The monitor writes its last results and the event log its pending entries: both need
-        // the database, and nothing else writes after them.
-        await services.health.stop();
-        await services.events.close();
-        await services.nodeAgent.destroy(); // every request that used it has finished or been cut
-        await services.proxyAgent.destroy();
-        await database.close();
+        // No request is left: the modules stop in reverse order (proxies' NPM calls finish while
+        // the event log is open; the monitor's last writes and the log's last entries come before
+        // the database closes), then the outbound pools and the database close.
+        await modules.stop();
       })();
       return stopping;
     },

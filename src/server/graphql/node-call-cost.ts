@@ -10,7 +10,7 @@ import {
   type ValidationRule,
 } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
-import { DEFAULT_PAGE_SIZE } from '../lib/pagination.js';
+import { DEFAULT_PAGE_SIZE } from '../../lib/pagination.js';
 
 /** Fields whose every resolution is one call to a node's API (`Type.field`). */
 const NODE_CALL_FIELDS = new Set([

@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendError } from '../../http/respond.js';
-import type { Authenticator } from './authenticate.js';
-import { bearerToken, type Principal } from './tokens.js';
+import { type Authenticator, bearerToken, type Principal } from '../../modules/auth/index.js';
+import { sendError } from './respond.js';
 
 /**
  * Authenticates a plain HTTP request (everything but GraphQL, /health and /ready). On failure it

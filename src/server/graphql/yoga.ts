@@ -4,11 +4,14 @@ import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { GraphQLError } from 'graphql';
 import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
-import { type AppDeps, createContext, type Services } from '../context.js';
-import { appError } from '../lib/errors.js';
-import type { Principal } from '../modules/auth/tokens.js';
-import { useBearerAuth } from '../modules/auth/yoga.js';
-import { schema } from '../schema.js';
+import type { Context } from '../../graphql/context.js';
+import { appError } from '../../lib/errors.js';
+import type { Principal } from '../../modules/auth/index.js';
+import type { Services } from '../../modules/index.js';
+import { NodeCallBudget } from '../../modules/nodes/index.js';
+import { schema } from '../../schema.js';
+import type { AppDeps } from '../../wiring.js';
+import { useBearerAuth } from './auth.js';
 import { useNodeCallCost } from './node-call-cost.js';
 
 /** What a graphql-ws connection adds to the initial context (HTTP requests carry a Request). */
@@ -83,3 +86,17 @@ export function createGraphQL(deps: AppDeps, services: Services) {
 }
 
 export type GraphQLServer = ReturnType<typeof createGraphQL>;
+
+/** One operation's context: the modules' services, who asks, and its own node-call budget. */
+function createContext(deps: AppDeps, services: Services, principal: Principal, signal?: AbortSignal): Context {
+  const { NODE_CALLS_PER_OPERATION: calls, NODE_BYTES_PER_OPERATION: bytes } = deps.env;
+  return {
+    ...services,
+    db: deps.database.prisma,
+    principal,
+    actor: { id: principal.id, name: principal.name },
+    log: deps.log,
+    signal,
+    nodeBudget: new NodeCallBudget(calls, bytes),
+  };
+}

@@ -1,9 +1,16 @@
 import type { Dispatcher } from 'undici';
 import type { Db } from '../../db/client.js';
+import type { Node } from '../../generated/prisma/client.js';
 import type { NodeKind } from '../../generated/prisma/enums.js';
-import { clientFor } from '../nodes/clients/index.js';
-import { isUuid } from '../nodes/validation.js';
-import type { CheckResult, HealthRecord, HealthSource, HealthSubject, StoredHealth } from './types.js';
+import {
+  type CheckResult,
+  type HealthRecord,
+  type HealthSource,
+  type HealthSubject,
+  rowSubjects,
+  type StoredHealth,
+} from '../health/index.js';
+import { clientFor } from './clients/index.js';
 
 /** The columns a node's check needs. */
 const NODE_COLUMNS = {
@@ -36,6 +43,8 @@ export class NodeSubject implements HealthSubject {
     stored: StoredHealth,
     private readonly agent: Dispatcher,
     private readonly timeoutMs: number,
+    /** The whole row, when the subject was read for a manual check (`ping` answers with it). */
+    readonly row: Node | null = null,
   ) {
     this.id = node.id;
     this.name = node.name;
@@ -53,14 +62,6 @@ export class NodeSubject implements HealthSubject {
   }
 }
 
-/**
- * Rows read per query when listing. The embedded database runs a query on the event loop's
- * thread and resolves it without a macrotask in between, so pages are small and the listing
- * yields to the event loop after each one (5,000 nodes in one go blocked it for ~150 ms; a page of
- * 250 takes a few ms).
- */
-const LIST_PAGE = 250;
-
 /** Every node, checked at its `/api/ping`; results stored on the node's own columns. */
 export class NodeHealthSource implements HealthSource<NodeSubject> {
   readonly kind = 'NODE' as const;
@@ -71,27 +72,21 @@ export class NodeHealthSource implements HealthSource<NodeSubject> {
     private readonly timeoutMs: number,
   ) {}
 
-  async list(): Promise<NodeSubject[]> {
-    const subjects: NodeSubject[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const rows = await this.db.node.findMany({
+  list(): Promise<NodeSubject[]> {
+    const page = (after: string | undefined, take: number) =>
+      this.db.node.findMany({
         select: NODE_COLUMNS,
         where: after ? { id: { gt: after } } : {},
         orderBy: { id: 'asc' },
-        take: LIST_PAGE,
+        take,
       });
-      for (const row of rows) subjects.push(this.subject(row));
-      if (rows.length < LIST_PAGE) return subjects;
-      after = rows.at(-1)?.id;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    return rowSubjects.list(page, (row) => this.subject(row));
   }
 
-  async find(id: string): Promise<NodeSubject | null> {
-    if (!isUuid(id)) return null;
-    const row = await this.db.node.findUnique({ select: NODE_COLUMNS, where: { id } });
-    return row ? this.subject(row) : null;
+  /** A manual check reads the whole row: `ping` answers with it, updated by the check, without reading it again. */
+  find(id: string): Promise<NodeSubject | null> {
+    const one = (id: string) => this.db.node.findUnique({ where: { id } });
+    return rowSubjects.find(id, one, (row) => this.subject(row, row));
   }
 
   /**
@@ -103,18 +98,12 @@ export class NodeHealthSource implements HealthSource<NodeSubject> {
    * node deleted meanwhile gets no write, and a node moved meanwhile keeps what its new address
    * says. `updatedAt` is left alone: it tracks configuration, not observations.
    */
-  async persist(records: HealthRecord<NodeSubject>[]): Promise<void> {
-    if (records.length === 0) return;
-    const column = <T>(pick: (r: HealthRecord<NodeSubject>) => T): T[] => records.map(pick);
-    const ids = column((r) => r.subject.node.id);
-    const hosts = column((r) => r.subject.node.host);
-    const ports = column((r) => r.subject.node.apiPort);
-    const statuses = column((r) => r.status);
-    const checkedAt = column((r) => r.checkedAt.toISOString());
-    const latencies = column((r) => r.result.latencyMs);
-    const details = column((r) => r.result.detail);
-    const healthySince = column((r) => r.healthySince?.toISOString() ?? null);
-    await this.db.$executeRaw`
+  async persist(records: HealthRecord<NodeSubject>[]): Promise<number> {
+    if (records.length === 0) return 0;
+    const { ids, statuses, checkedAt, latencies, details, healthySince } = rowSubjects.columns(records);
+    const hosts = records.map((r) => r.subject.node.host);
+    const ports = records.map((r) => r.subject.node.apiPort);
+    return await this.db.$executeRaw`
       UPDATE "Node" AS n
       SET "status" = v.status::"HealthStatus", "lastPingedAt" = v.checked_at, "healthLatencyMs" = v.latency,
           "healthDetail" = v.detail, "healthySince" = v.healthy_since
@@ -124,8 +113,14 @@ export class NodeHealthSource implements HealthSource<NodeSubject> {
       WHERE n.id = ANY(${ids}::uuid[]) AND n.id = v.id AND n.host = v.host AND n."apiPort" = v.api_port`;
   }
 
-  private subject(row: NodeRef & StoredHealth): NodeSubject {
-    const { status, healthySince, ...node } = row;
-    return new NodeSubject(node, { status, healthySince }, this.agent, this.timeoutMs);
+  private subject(row: NodeRef & StoredHealth, whole: Node | null = null): NodeSubject {
+    const { id, kind, name, host, apiPort, status, healthySince } = row;
+    return new NodeSubject(
+      { id, kind, name, host, apiPort },
+      { status, healthySince },
+      this.agent,
+      this.timeoutMs,
+      whole,
+    );
   }
 }

@@ -1,7 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
-import type { Authenticator } from './authenticate.js';
-import { bearerToken, type Principal } from './tokens.js';
+import { type Authenticator, bearerToken, type Principal } from '../../modules/auth/index.js';
 
 /**
  * Authenticates every GraphQL request over HTTP and SSE before it is parsed, so a caller without

@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { Database } from '../db/client.js';
+import type { Database } from '../../db/client.js';
 import { sendJson } from './respond.js';
 
 /** Liveness: the process is serving. */

@@ -35,6 +35,3 @@ export const createStreamerSchema = createNodeSchema.extend({ httpPort: portSche
 /** Updates: every field optional, but an explicit null is as wrong as a bad value. */
 export const updateNodeSchema = createNodeSchema.partial();
 export const updateStreamerSchema = createStreamerSchema.partial();
-
-const uuid = z.uuid();
-export const isUuid = (value: string) => uuid.safeParse(value).success;

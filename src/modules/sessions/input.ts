@@ -1,8 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
-
-const uuid = z.uuid();
-export const isUuid = (value: string) => uuid.safeParse(value).success;
+import { isUuid } from '../../lib/uuid.js';
 
 export const createSessionSchema = z.object({ clientId: z.uuid('must be a UUID') });
 
@@ -48,35 +45,4 @@ export function parseStreamTarget(url: string): StreamTarget | null {
     key: parsed.searchParams.get('key') || null,
     accessToken: parsed.searchParams.get('access_token') || null,
   };
-}
-
-/** 256 random bits, URL-safe (it travels as `?key=`). */
-export function generateStreamKey(): string {
-  return randomBytes(32).toString('base64url');
-}
-
-export function hashStreamKey(key: string): string {
-  return createHash('sha256').update(key).digest('hex');
-}
-
-/** Constant-time comparison of a presented key with the stored hash. */
-export function streamKeyMatches(key: string, storedHash: string): boolean {
-  const presented = createHash('sha256').update(key).digest();
-  const stored = Buffer.from(storedHash, 'hex');
-  return stored.length === presented.length && timingSafeEqual(presented, stored);
-}
-
-/** The publisher is the user whose id is the session's client id (UUIDs compare case-insensitively). */
-export function isPublisherId(userId: string, clientId: string): boolean {
-  return userId.toLowerCase() === clientId.toLowerCase();
-}
-
-/** `PUBLIC_URL` (http/https, any path prefix) turned into the session's ws/wss relay URL. */
-export function streamUrl(publicUrl: string, sessionId: string, clientId: string): string {
-  const url = new URL(publicUrl);
-  url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-  url.pathname = `${url.pathname.replace(/\/+$/, '')}/ws/stream/${sessionId}/${clientId}`;
-  url.search = '';
-  url.hash = '';
-  return url.toString();
 }

@@ -1,14 +1,12 @@
-import type { Dispatcher } from 'undici';
-import type { Db } from '../../db/client.js';
-import type { Env } from '../../env.js';
-import type { Logger } from '../../lib/logger.js';
-import type { EventBus } from '../events/bus.js';
-import type { HealthMonitor } from '../health/monitor.js';
+import type { EventBus } from '../events/index.js';
+import type { HealthMonitor } from '../health/index.js';
+import { type CoreDeps, defineModule } from '../module.js';
 import { FileRouteProvider } from './providers/file.js';
 import { nodesRouteProvider } from './providers/nodes.js';
 import type { RouteProvider } from './providers/provider.js';
 import { proxiesRouteProvider } from './providers/proxies.js';
 import { RouteService } from './service.js';
+import './schema.js'; // registers the module's GraphQL types
 
 /**
  * How often the database-backed providers read every row again even without a change here:
@@ -16,16 +14,25 @@ import { RouteService } from './service.js';
  */
 const RESYNC_MS = 30_000;
 
+/**
+ * Every route (from proxies, nodes and the routes file) in one registry, with live health; what
+ * the data plane serves. The proxies and nodes providers follow those modules' changes through
+ * the event bus, so this module only needs their rows, not their services.
+ */
+export const routesModule = defineModule({
+  name: 'routes',
+  create: (deps: CoreDeps & { events: EventBus; health: HealthMonitor }) => createRouteService(deps),
+  healthSources: (routes) => [routes.health],
+  // Resolves once the registry holds every provider's routes.
+  start: (routes) => routes.start(),
+  stop: (routes) => routes.close(),
+});
+
+export { RouteService } from './service.js';
+
 /** The route registry as the environment configures it. */
-export function createRouteService(deps: {
-  env: Env;
-  db: Db;
-  log: Logger;
-  events: EventBus;
-  health: HealthMonitor;
-  agent: Dispatcher;
-}): RouteService {
-  const { env, db, events, health, agent } = deps;
+function createRouteService(deps: CoreDeps & { events: EventBus; health: HealthMonitor }): RouteService {
+  const { env, db, events, health, http } = deps;
   const log = deps.log.child({ module: 'routes' });
   const rows = { events, log, resyncMs: RESYNC_MS };
   const providers: RouteProvider[] = [proxiesRouteProvider(db, rows), nodesRouteProvider(db, rows)];
@@ -33,11 +40,12 @@ export function createRouteService(deps: {
   const reservedPorts = new Map([[env.PORT, 'PORT (the API)']]);
   if (env.PROXY_PORT) reservedPorts.set(env.PROXY_PORT, 'PROXY_PORT (the data plane)');
   return new RouteService({
+    db,
     providers,
     events,
     log,
     health,
-    agent,
+    agent: http.upstreams,
     healthTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS,
     reservedPorts,
   });

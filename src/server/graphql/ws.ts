@@ -1,8 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import type { Authenticator } from '../modules/auth/authenticate.js';
-import { bearerToken, type Principal } from '../modules/auth/tokens.js';
+import { type Authenticator, bearerToken, type Principal } from '../../modules/auth/index.js';
 import type { GraphQLServer } from './yoga.js';
 
 /**

@@ -1,0 +1,31 @@
+import { Agent } from 'undici';
+
+/**
+ * The app's outbound HTTP pools. Built once by the wiring and destroyed by it after every module
+ * has stopped, so that no check or call still under way during shutdown finds its pool gone.
+ */
+export interface HttpAgents {
+  /**
+   * Node APIs (typed clients, health checks, the passthrough): one keep-alive pool per node
+   * origin, shared by all of them.
+   */
+  readonly nodes: Agent;
+  /**
+   * Proxy destinations and route upstreams (validation, health checks, the data plane). Its own
+   * pool: these are not node APIs, and each is one host among many. Nginx Proxy Manager has its own.
+   */
+  readonly upstreams: Agent;
+  destroy(): Promise<void>;
+}
+
+export function createHttpAgents(): HttpAgents {
+  const nodes = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 }, connections: 256 });
+  const upstreams = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 } });
+  return {
+    nodes,
+    upstreams,
+    destroy: async () => {
+      await Promise.all([nodes.destroy(), upstreams.destroy()]);
+    },
+  };
+}

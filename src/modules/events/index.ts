@@ -1,0 +1,15 @@
+import { type CoreDeps, defineModule } from '../module.js';
+import { EventBus } from './bus.js';
+import './schema.js'; // registers the module's GraphQL types
+
+/** The event log: every event published live, stored by policy, purged by age. Listed first, stopped last. */
+export const eventsModule = defineModule({
+  name: 'events',
+  create: ({ db, log, env }: CoreDeps) => new EventBus({ db, log, minStoredSeverity: env.EVENT_LOG_MIN_SEVERITY }),
+  start: (events) => events.start(),
+  // Last of all modules: what the others record while they stop is still stored.
+  stop: (events) => events.close(),
+});
+
+export { type Audit, EventBus } from './bus.js';
+export type { Actor, AppEvent, EventLogEntry, HealthSubjectKind, Severity } from './types.js';

@@ -1,0 +1,21 @@
+import type { EventBus } from '../events/index.js';
+import type { HealthMonitor } from '../health/index.js';
+import { type CoreDeps, defineModule } from '../module.js';
+import { NodeService } from './service.js';
+import './schema.js'; // registers the module's GraphQL types
+
+/** Streamer, cache and SLB nodes: the registry, ping, typed clients for each node's own API. */
+export const nodesModule = defineModule({
+  name: 'nodes',
+  create: ({ db, env, http, events, health }: CoreDeps & { events: EventBus; health: HealthMonitor }) =>
+    new NodeService({ db, events, health, agent: http.nodes, checkTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS }),
+  healthSources: (nodes) => [nodes.healthSource],
+});
+
+export { NodeCallBudget } from './budget.js';
+export { classifyNetworkError, describeNetworkError, NodeApiClient, type NodeEndpoint } from './clients/index.js';
+export type { NodeDirectory } from './directory.js';
+export { kindFromPathSegment, NODE_KINDS, type NodeKind } from './kinds.js';
+export { InfraNode } from './schema.js';
+export { seedDemoNodes } from './seed.js';
+export { healthOf, type Node, NodeService } from './service.js';
