@@ -43,6 +43,7 @@ const spec = {
   REDIS_URL: {
     schema: optionalUrl(['redis', 'rediss']),
     help: '`redis://…` turns on cross-instance pub/sub (subscriptions, frame relay); unset = in-process',
+    pending: true,
   },
   ADMIN_TOKEN: {
     schema: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -78,7 +79,11 @@ const spec = {
     schema: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
     help: 'events at or above this severity are stored; health transitions and configuration changes always are',
   },
-  PROXY_PORT: { schema: port.optional(), help: 'data plane: serve routed traffic by `Host` on this port; unset = off' },
+  PROXY_PORT: {
+    schema: port.optional(),
+    help: 'data plane: serve routed traffic by `Host` on this port; unset = off',
+    pending: true,
+  },
   ROUTES_FILE: {
     schema: z.string().min(1).optional(),
     help: 'YAML routes file (HTTP and STREAM routes), watched for changes',
@@ -90,7 +95,11 @@ const spec = {
     schema: positiveInt.max(120_000).default(10_000),
     help: 'one call to Nginx Proxy Manager longer than this fails (UPSTREAM_UNAVAILABLE)',
   },
-  PROXMOX_URL: { schema: optionalUrl(['http', 'https']), help: 'Proxmox API URL for route linking; unset = off' },
+  PROXMOX_URL: {
+    schema: optionalUrl(['http', 'https']),
+    help: 'Proxmox API URL for route linking; unset = off',
+    pending: true,
+  },
   PROXMOX_TOKEN_ID: { schema: z.string().min(1).optional(), help: 'Proxmox API token id' },
   PROXMOX_TOKEN_SECRET: { schema: z.string().min(1).optional(), help: 'Proxmox API token secret' },
   NODE_CALLS_PER_OPERATION: {
@@ -154,18 +163,32 @@ const spec = {
     help: "`true` returns unexpected errors' details and stack traces: for local debugging only",
   },
   // Listed in PROTOCOLS.md for the features of the open issues; validated now, warned about when
-  // set (src/main.ts NOT_YET_USED), in effect once their feature ships.
-  PROXY_HOST: { schema: z.string().min(1).optional(), help: 'data plane bind address; unset = `HOST`; not used yet' },
+  // set (`pending: true`, see pendingVariables), in effect once their feature ships.
+  PROXY_HOST: {
+    schema: z.string().min(1).optional(),
+    help: 'data plane bind address; unset = `HOST`; not used yet',
+    pending: true,
+  },
   STREAM_IDLE_TIMEOUT_MS: {
     schema: positiveInt.optional(),
     help: 'idle STREAM (TCP) route connections are closed after this; not used yet',
+    pending: true,
   },
   PROXMOX_INSECURE: {
     schema: z.enum(['true', 'false']).optional(),
     help: '`true` skips TLS verification towards Proxmox (risky); not used yet',
+    pending: true,
   },
-  OUTBOUND_DENY: { schema: z.string().min(1).optional(), help: 'CIDRs no outbound connection may reach; not used yet' },
-  OUTBOUND_ALLOW: { schema: z.string().min(1).optional(), help: 'CIDRs outbound connections may reach; not used yet' },
+  OUTBOUND_DENY: {
+    schema: z.string().min(1).optional(),
+    help: 'CIDRs no outbound connection may reach; not used yet',
+    pending: true,
+  },
+  OUTBOUND_ALLOW: {
+    schema: z.string().min(1).optional(),
+    help: 'CIDRs outbound connections may reach; not used yet',
+    pending: true,
+  },
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     help: 'structured JSON logs on stdout',
@@ -221,6 +244,16 @@ function requireTogether(env: Env, names: (keyof Env)[]): string[] {
   const set = names.filter((n) => env[n] !== undefined);
   if (set.length === 0 || set.length === names.length) return [];
   return names.filter((n) => env[n] === undefined).map((n) => `${n}: required when ${set.join(', ')} is set`);
+}
+
+/**
+ * Variables that are set but whose feature has not shipped (`pending: true` in the table): the
+ * CLI warns about each at start. A feature that ships drops the flag where its variable is defined.
+ */
+export function pendingVariables(env: Env): string[] {
+  return Object.entries(spec)
+    .filter(([name, v]) => 'pending' in v && v.pending && env[name as keyof Env] !== undefined)
+    .map(([name]) => name);
 }
 
 /** Rows for `--help` and the README: name, default, meaning. */

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import type { Database } from './db/client.js';
-import { type Env, EnvError, envHelp, parseEnv } from './env.js';
+import { type Env, EnvError, envHelp, parseEnv, pendingVariables } from './env.js';
 import type { Logger } from './lib/logger.js';
 import type { App } from './server/app.js';
 
@@ -10,18 +10,6 @@ const COMMANDS = {
   seed: 'apply pending migrations and add a few demo nodes',
 } as const;
 type Command = keyof typeof COMMANDS;
-
-/** Variables the CLI accepts (PROTOCOLS.md) whose features have not shipped yet. */
-const NOT_YET_USED = [
-  'REDIS_URL',
-  'PROXY_PORT',
-  'PROXY_HOST',
-  'STREAM_IDLE_TIMEOUT_MS',
-  'PROXMOX_URL',
-  'PROXMOX_INSECURE',
-  'OUTBOUND_DENY',
-  'OUTBOUND_ALLOW',
-] as const;
 
 function usage(): string {
   const width = Math.max(...envHelp().map((v) => v.name.length));
@@ -120,8 +108,8 @@ async function serve(
   { createApp }: typeof import('./server/app.js'),
 ): Promise<number> {
   const { bootstrapAdminToken, TokenVerifier } = await import('./modules/auth/tokens.js');
-  for (const name of NOT_YET_USED) {
-    if (env[name]) log.warn(`${name} is set, but this version of StreamGate does not use it yet`);
+  for (const name of pendingVariables(env)) {
+    log.warn(`${name} is set, but this version of StreamGate does not use it yet`);
   }
   const app = createApp({ env, log, database, tokens: new TokenVerifier(database.prisma, env.ADMIN_TOKEN) });
   let url: string;
@@ -141,6 +129,7 @@ async function serve(
     );
     await app.services.events.record({
       type: 'auth.token_generated',
+      alwaysStored: true,
       source: 'auth',
       severity: 'INFO',
       message: `admin token "${generated.name}" generated at first start`,

@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadMigrations } from '../src/db/migrate.js';
-import { envHelp } from '../src/env.js';
+import { envHelp, parseEnv, pendingVariables } from '../src/env.js';
 import { PROJECT_ROOT } from '../src/lib/paths.js';
 import { generateToken } from '../src/modules/auth/tokens.js';
 import { TEST_DATABASE_URL } from './helpers/db.js';
@@ -535,5 +535,17 @@ onPostgres('streamgate migrate on PostgreSQL', { timeout: TIMEOUT }, () => {
       await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
       await admin.end();
     }
+  });
+});
+
+describe('variables whose feature has not shipped', () => {
+  it('are the ones set among those marked pending, and the CLI warns about each', () => {
+    const env = parseEnv({
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      OUTBOUND_DENY: '10.0.0.0/8',
+      ROUTES_FILE: 'routes.yml',
+    });
+    expect(pendingVariables(env)).toEqual(['REDIS_URL', 'OUTBOUND_DENY']);
+    expect(pendingVariables(parseEnv({}))).toEqual([]);
   });
 });

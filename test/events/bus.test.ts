@@ -56,12 +56,13 @@ describe('storage policy', () => {
     expect(await storedMessages()).toEqual(['INFO #2']);
   });
 
-  it('stores always-stored types (configuration changes, health transitions) whatever their severity', async () => {
+  it('stores events marked alwaysStored (configuration changes, health transitions) whatever their severity', async () => {
     await db.prisma.eventLog.deleteMany();
     const bus = busOn(db, { minStoredSeverity: 'ERROR' });
     const entry = await bus.record(
       {
         type: 'node.deleted',
+        alwaysStored: true,
         source: 'nodes',
         severity: 'INFO',
         message: 'cache node "a" deleted',
@@ -71,6 +72,7 @@ describe('storage policy', () => {
     );
     await bus.record({
       type: 'health.changed',
+      alwaysStored: true,
       source: 'health',
       severity: 'DEBUG',
       message: 'x became HEALTHY',

@@ -68,6 +68,8 @@ export interface FakeNpm {
   failNext(match: NpmRequestMatch, status: number, message?: string, times?: number): void;
   /** The next `times` matching requests get no answer at all (until down() or close()). */
   hangNext(match: NpmRequestMatch, times?: number): void;
+  /** The next `times` matching requests are carried out and answered only after `ms`. */
+  delayNext(match: NpmRequestMatch, ms: number, times?: number): void;
   /**
    * The next `times` matching requests are carried out (a host is created, changed, deleted), then
    * the connection is cut instead of answering: the client cannot tell whether they were.
@@ -104,8 +106,9 @@ export type SeedHostInput = Partial<NpmProxyHostInput> &
 interface Fault {
   match: NpmRequestMatch;
   times: number;
-  status: number | 'hang' | 'lose';
+  status: number | 'hang' | 'lose' | 'delay';
   message?: string;
+  delayMs?: number;
 }
 
 export async function startFakeNpm(options: FakeNpmOptions = {}): Promise<FakeNpm> {
@@ -139,7 +142,10 @@ export async function startFakeNpm(options: FakeNpmOptions = {}): Promise<FakeNp
         const fault = takeFault(method, path);
         if (fault?.status === 'hang') return; // the socket stays open, unanswered
         if (fault?.status === 'lose') lost.add(res);
-        else if (fault) return fail(res, fault.status, fault.message);
+        else if (fault?.status === 'delay') {
+          if (body.ok) setTimeout(() => route(method, path, body.value, req, res), fault.delayMs);
+          return;
+        } else if (fault) return fail(res, fault.status, fault.message);
         if (!body.ok) return fail(res, 400, `Unexpected token in JSON body: ${body.error}`);
         route(method, path, body.value, req, res);
       },
@@ -351,6 +357,9 @@ export async function startFakeNpm(options: FakeNpmOptions = {}): Promise<FakeNp
   };
   npm.hangNext = (match, times = 1) => {
     faults.push({ match, status: 'hang', times });
+  };
+  npm.delayNext = (match, ms, times = 1) => {
+    faults.push({ match, status: 'delay', delayMs: ms, times });
   };
   npm.loseAnswerNext = (match, times = 1) => {
     faults.push({ match, status: 'lose', times });

@@ -6,7 +6,7 @@ import type { Page } from '../../lib/pagination.js';
 import { type EventFilter, LiveSubscription } from './live.js';
 import { type EventsArgs, listEvents } from './query.js';
 import { deleteOlderThan, insertEvents, lastStoredSeq } from './store.js';
-import { type Actor, ALWAYS_STORED, type AppEvent, atLeast, type EventLogEntry, type Severity } from './types.js';
+import { type Actor, type AppEvent, atLeast, type EventLogEntry, type Severity } from './types.js';
 
 export type { EventFilter };
 
@@ -57,7 +57,7 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
  * The event bus: every event is published live to subscribers; those the policy keeps (severity at
- * least `minStoredSeverity`, or a type in ALWAYS_STORED) are also written to the event log.
+ * least `minStoredSeverity`, or marked `alwaysStored`) are also written to the event log.
  *
  * One writer per process drains a queue: each batch is one transaction with one multi-row INSERT,
  * and its entries are published only after it committed, in seq order. Entries that are not stored
@@ -228,7 +228,7 @@ export class EventBus {
     }
     // Live subscribers see exactly what the log stores: JSON, not Dates or class instances.
     const normalised = { ...event, details: JSON.parse(JSON.stringify(event.details ?? null)) } as AppEvent;
-    const store = ALWAYS_STORED.has(event.type) || atLeast(event.severity, this.options.minStoredSeverity);
+    const store = event.alwaysStored === true || atLeast(event.severity, this.options.minStoredSeverity);
     this.pending.push({ event: normalised, actor, createdAt: new Date(), store, published });
     if (!this.scheduled && !this.running) {
       // Coalesce what is emitted in the same tick into one batch.

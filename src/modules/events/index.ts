@@ -1,5 +1,6 @@
 import { type CoreDeps, defineModule } from '../module.js';
 import { EventBus } from './bus.js';
+import type { EventOf } from './types.js';
 import './schema.js'; // registers the module's GraphQL types
 
 /** The event log: every event published live, stored by policy, purged by age. Listed first, stopped last. */
@@ -13,3 +14,14 @@ export const eventsModule = defineModule({
 
 export { type Audit, EventBus } from './bus.js';
 export type { Actor, AppEvent, EventLogEntry, HealthSubjectKind, Severity } from './types.js';
+
+/**
+ * Every event StreamGate publishes, by type. Each module declares its own events in its
+ * `events.ts`, by augmenting this interface (`declare module '../events/index.js'`): a module's
+ * events live in its folder, and emitters get each event's `details` checked by the compiler.
+ */
+export interface EventCatalog {
+  'events.purged': EventOf<'events.purged', 'system', { deleted: number; olderThan: string }>;
+}
+
+export type { AppEventType, EventOf, EventSource } from './types.js';

@@ -20,13 +20,4 @@ export const healthModule = defineModule({
 export { type HealthInfoShape, healthInfo } from './info.js';
 export { HealthMonitor, type ManualCheck } from './monitor.js';
 export { rowSubjects } from './rows.js';
-export type {
-  CheckResult,
-  HealthChange,
-  HealthRecord,
-  HealthSource,
-  HealthStatus,
-  HealthSubject,
-  HealthSubjectKind,
-  StoredHealth,
-} from './types.js';
+export type * from './types.js';

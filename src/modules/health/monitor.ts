@@ -441,6 +441,7 @@ export class HealthMonitor {
     const { at: _at, ...details } = change;
     this.options.events.emit({
       type: 'health.changed',
+      alwaysStored: true,
       source: 'health',
       severity: to === 'HEALTHY' ? 'INFO' : 'WARN',
       message: `${kind.toLowerCase()} "${subject.name}" is ${to} (was ${from})${result.detail ? `: ${result.detail}` : ''}`,

@@ -93,6 +93,7 @@ export class NodeService {
     await this.options.events.record(
       {
         type: 'node.created',
+        alwaysStored: true,
         source: 'nodes',
         severity: 'INFO',
         message: `${NODE_KINDS[kind].label} "${node.name}" created (${node.host}:${node.apiPort})`,
@@ -130,6 +131,7 @@ export class NodeService {
     await this.options.events.record(
       {
         type: 'node.updated',
+        alwaysStored: true,
         source: 'nodes',
         severity: 'INFO',
         message: `${NODE_KINDS[kind].label} "${node.name}" updated: ${Object.keys(data).join(', ') || 'nothing'}`,
@@ -156,6 +158,7 @@ export class NodeService {
     await this.options.events.record(
       {
         type: 'node.deleted',
+        alwaysStored: true,
         source: 'nodes',
         severity: 'INFO',
         message: `${NODE_KINDS[kind].label} "${node.name}" deleted`,

@@ -120,6 +120,7 @@ export class ProxyService {
     await this.options.events.record(
       {
         type: 'proxy.created',
+        alwaysStored: true,
         source: 'proxies',
         severity: 'INFO',
         message: `proxy ${proxy.domain} → ${proxy.destination} created`,
@@ -184,6 +185,7 @@ export class ProxyService {
     await this.options.events.record(
       {
         type: 'proxy.updated',
+        alwaysStored: true,
         source: 'proxies',
         severity: 'INFO',
         message: `proxy ${proxy.domain} updated: ${Object.keys(changes).join(', ') || 'nothing changed'}`,
@@ -217,6 +219,7 @@ export class ProxyService {
     await this.options.events.record(
       {
         type: 'proxy.deleted',
+        alwaysStored: true,
         source: 'proxies',
         severity: 'INFO',
         message: `proxy ${deleted.domain} deleted`,
@@ -227,8 +230,13 @@ export class ProxyService {
     return id;
   }
 
-  /** At shutdown, after the last request: NPM calls under way finish, then its connections close. */
+  /**
+   * At shutdown, after the last request: changes under way finish, each as a whole (an NPM call,
+   * its read-back, the database write, an undo), even when their client has gone; then the
+   * connections to NPM close.
+   */
   async close(): Promise<void> {
+    await this.queue;
     await this.options.npm?.close();
   }
 

@@ -105,10 +105,7 @@ function excludedFrom(
 ): ExcludedRoute {
   return {
     kind: 'EXCLUDED',
-    alias,
-    provider: spec.provider,
-    origin: spec.origin,
-    ref: spec.ref ?? null,
+    ...identity(spec, alias),
     upstreamUrl: null,
     intendedKind: spec.kind === 'INVALID' ? null : spec.kind,
     excludedReason: reason,
@@ -116,6 +113,11 @@ function excludedFrom(
     host: null,
     ...extra,
   };
+}
+
+/** What every route says of where it came from. */
+function identity(spec: RouteSpec, alias: string) {
+  return { alias, provider: spec.provider, origin: spec.origin, ref: spec.ref ?? null };
 }
 
 /** What an excluded route still shows of a spec that parsed. */
@@ -150,10 +152,7 @@ function buildHttp(
   if (!healthPath.startsWith('/')) return { problem: `healthPath "${healthPath}" must start with "/"` };
   return {
     kind: 'HTTP',
-    alias,
-    provider: spec.provider,
-    origin: spec.origin,
-    ref: spec.ref ?? null,
+    ...identity(spec, alias),
     upstreamUrl,
     upstream: {
       protocol: parsed.destination.scheme,
@@ -178,10 +177,7 @@ function buildStream(
   const shown = isIP(upstream.host) === 6 ? `[${upstream.host}]` : upstream.host;
   return {
     kind: 'STREAM',
-    alias,
-    provider: spec.provider,
-    origin: spec.origin,
-    ref: spec.ref ?? null,
+    ...identity(spec, alias),
     upstreamUrl: `tcp://${shown}:${upstream.port}`,
     upstream,
     listenPort: spec.listenPort,

@@ -2,8 +2,12 @@ import { queryFromInfo } from '@pothos/plugin-prisma';
 import { builder } from '../../graphql/builder.js';
 import { connectionOf } from '../../graphql/common.js';
 import { unlessOverflow } from '../../graphql/overflow.js';
-import type { Frame } from './hub.js';
-import type { CreateSessionPayload as CreateSessionPayloadShape } from './service.js';
+import type { Counters, Frame } from './hub.js';
+import type {
+  CreateSessionPayload as CreateSessionPayloadShape,
+  Session as SessionRow,
+  SessionService,
+} from './service.js';
 
 const SessionStatusEnum = builder.enumType('SessionStatus', { values: ['WAITING', 'ACTIVE', 'FINISHED'] as const });
 
@@ -18,6 +22,11 @@ builder.prismaObject('SessionOperator', {
     }),
   }),
 });
+
+const counter =
+  (name: keyof Counters) =>
+  (session: SessionRow, _args: unknown, ctx: { sessions: SessionService }): number =>
+    ctx.sessions.counters(session)[name];
 
 const Session = builder.prismaObject('Session', {
   fields: (t) => ({
@@ -39,21 +48,22 @@ const Session = builder.prismaObject('Session', {
       description: 'When the publisher first connected.',
     }),
     finishedAt: t.expose('finishedAt', { type: 'DateTime', nullable: true }),
+    // Live from the hub while the session streams on this instance, else as stored.
     framesRelayed: t.float({
       description: 'Frames relayed so far (live while streaming). A Float: exact up to 2^53.',
-      resolve: (s, _args, ctx) => ctx.sessions.counters(s).framesRelayed,
+      resolve: counter('framesRelayed'),
     }),
     bytesRelayed: t.float({
       description: 'Payload bytes relayed so far (live while streaming). A Float: exact up to 2^53 (8 PiB).',
-      resolve: (s, _args, ctx) => ctx.sessions.counters(s).bytesRelayed,
+      resolve: counter('bytesRelayed'),
     }),
     operatorConnects: t.int({
       description: 'Raw operator connections accepted so far.',
-      resolve: (s, _args, ctx) => ctx.sessions.counters(s).operatorConnects,
+      resolve: counter('operatorConnects'),
     }),
     operatorDisconnects: t.int({
       description: 'Raw operator connections closed so far (any reason: left, dropped, ended).',
-      resolve: (s, _args, ctx) => ctx.sessions.counters(s).operatorDisconnects,
+      resolve: counter('operatorDisconnects'),
     }),
   }),
 });

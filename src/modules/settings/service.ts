@@ -60,6 +60,7 @@ export class SettingsService {
     await this.options.events.record(
       {
         type: 'settings.updated',
+        alwaysStored: true,
         source: 'system',
         severity: 'INFO',
         message: `settings changed: ${fields.map((f) => `${f} ${before[f]} → ${after[f]}`).join(', ')}`,

@@ -26,7 +26,7 @@ export function createGraphQL(deps: AppDeps, services: Services) {
     schema,
     graphqlEndpoint: '/graphql',
     landingPage: false,
-    // The app serves GraphiQL itself, compressed and cached (src/http/graphiql.ts).
+    // The app serves GraphiQL itself, compressed and cached (src/server/http/graphiql.ts).
     graphiql: false,
     // No CORS headers unless CORS_ORIGINS lists origins (exact matches); never credentials:
     // browsers send the bearer token in a header, which CORS does not need credentials for.

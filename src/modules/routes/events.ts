@@ -1,0 +1,26 @@
+import type { EventOf } from '../events/index.js';
+
+declare module '../events/index.js' {
+  interface EventCatalog {
+    'route.excluded': EventOf<
+      'route.excluded',
+      'routes',
+      { alias: string; provider: string; origin: string; reason: string }
+    >;
+    'routes.source_invalid': EventOf<
+      'routes.source_invalid',
+      'routes',
+      { provider: string; file: string | null; line: number | null; error: string }
+    >;
+    'routes.source_removed': EventOf<
+      'routes.source_removed',
+      'routes',
+      { provider: string; removed: number; reason: string }
+    >;
+    'routes.reloaded': EventOf<
+      'routes.reloaded',
+      'routes',
+      { provider: string; added: number; removed: number; active: number; excluded: number }
+    >;
+  }
+}
