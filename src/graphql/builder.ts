@@ -1,13 +1,19 @@
 import SchemaBuilder from '@pothos/core';
 import PrismaPlugin from '@pothos/plugin-prisma';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import { GraphQLError } from 'graphql';
 import { DateTimeResolver, JSONResolver, UUIDResolver } from 'graphql-scalars';
 import type PrismaTypes from '../generated/pothos-prisma-types.js';
 import { getDatamodel } from '../generated/pothos-prisma-types.js';
+import { appError } from '../lib/errors.js';
+// The roles only (not the auth module's index, which registers GraphQL types on this builder).
+import { hasRole } from '../modules/auth/roles.js';
 import type { Context } from './context.js';
 
 interface BuilderOptions {
   Context: Context;
+  /** What a field may require: the roles (README "Roles"), each including the ones below it. */
+  AuthScopes: { viewer: boolean; operator: boolean; admin: boolean };
   // Fields are non-null unless they say `nullable: true`, as the contract mostly is.
   DefaultFieldNullability: false;
   PrismaTypes: PrismaTypes;
@@ -21,7 +27,22 @@ interface BuilderOptions {
 /** The one Pothos builder; each module's schema.ts registers its types on it. */
 export const builder = new SchemaBuilder<BuilderOptions>({
   defaultFieldNullability: false,
-  plugins: [PrismaPlugin],
+  plugins: [ScopeAuthPlugin, PrismaPlugin],
+  // Every root field declares the one role it needs (`authScopes: { operator: true }`) where it is
+  // defined; test/auth/roles.test.ts checks that and the README's matrix. Subscriptions are
+  // checked once, when they start.
+  scopeAuth: {
+    authorizeOnSubscribe: true,
+    authScopes: ({ principal }) => ({
+      viewer: hasRole(principal.role, 'viewer'),
+      operator: hasRole(principal.role, 'operator'),
+      admin: hasRole(principal.role, 'admin'),
+    }),
+    unauthorizedError: (_parent, { principal }, info, result) =>
+      appError('FORBIDDEN', `${info.parentType.name}.${info.fieldName}: not allowed for role ${principal.role}`, {
+        reason: result.message,
+      }),
+  },
   prisma: {
     client: (ctx) => ctx.db,
     dmmf: getDatamodel(),

@@ -52,7 +52,8 @@ export function createApp(deps: AppDeps): App {
         if (!requireJsonBody(req, res)) return;
         return yoga.handle(req, res);
     }
-    if (!(await requirePrincipal(services.auth, req, res))) return;
+    // The passthrough can do anything a node's API allows: admin only.
+    if (!(await requirePrincipal(services.auth, req, res, surface === 'proxy' ? 'admin' : 'viewer'))) return;
     switch (surface) {
       case 'proxy':
         return passthrough(req, res);

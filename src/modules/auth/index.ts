@@ -10,6 +10,7 @@ export const authModule = defineModule({
 });
 
 export { Authenticator, type AuthResult } from './authenticate.js';
+export { hasRole, ROLES, type Role } from './roles.js';
 export {
   bearerToken,
   bootstrapAdminToken,

@@ -1,8 +1,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Db } from '../../db/client.js';
-
-export type Role = 'admin';
+import { isRole, type Role } from './roles.js';
 
 export interface Principal {
   /** Token id, or `env` for ADMIN_TOKEN. Recorded as "who" in the event log. */
@@ -78,7 +77,8 @@ export class TokenVerifier {
     } catch (error) {
       throw new TokenCheckUnavailableError('the token store cannot be read right now', { cause: error });
     }
-    const principal = row ? { id: row.id, name: row.name, role: row.role as Role } : null;
+    // A stored role that is not one of the three is no role at all: refused, never promoted.
+    const principal = row && isRole(row.role) ? { id: row.id, name: row.name, role: row.role } : null;
     this.cache.set(hash, { principal });
     return principal;
   }

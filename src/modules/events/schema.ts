@@ -57,6 +57,7 @@ builder.queryField('events', (t) =>
       severity: t.arg({ type: [SeverityEnum] }),
       source: t.arg.string({ description: `One of ${EVENT_SOURCES.join(', ')}.` }),
     },
+    authScopes: { viewer: true },
     resolve: (_root, args, ctx) => ctx.events.list(args),
   }),
 );
@@ -69,6 +70,7 @@ builder.subscriptionField('eventLogged', (t) =>
       'subscriber that falls more than 10,000 entries behind gets one error (SUBSCRIBER_TOO_SLOW) and the end ' +
       'of the stream; it resumes with `events(after: <cursor of the last entry it saw>)`.',
     args: { minSeverity: t.arg({ type: SeverityEnum }), source: t.arg.string() },
+    authScopes: { viewer: true },
     subscribe: (_root, { minSeverity, source }, ctx) =>
       ctx.events.subscribe({ minSeverity, source: parseSource(source) }),
     resolve: (entry) =>

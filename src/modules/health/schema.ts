@@ -27,6 +27,7 @@ builder.subscriptionField('healthChanged', (t) =>
       'Health transitions as they happen, of the given subject kinds (all when omitted). A subscriber that falls ' +
       '1,000 changes behind gets one SUBSCRIBER_TOO_SLOW error and its stream ends: re-read, then subscribe again.',
     args: { subjectKinds: t.arg({ type: [HealthSubjectKindEnum] }) },
+    authScopes: { viewer: true },
     subscribe: (_root, { subjectKinds }, ctx) => ctx.health.subscribe(subjectKinds),
     resolve: (item: HealthStreamItem) =>
       unlessOverflow(item, 'healthChanged', 're-read the state, then subscribe again'),

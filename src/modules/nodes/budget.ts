@@ -6,7 +6,7 @@ import type { AnswerMeter } from './clients/base.js';
  * bytes. Without it one query (`streamers(first: 100) { edges { node { streams traffic } } }` over
  * nodes that each answer 4 MiB) makes hundreds of calls and holds hundreds of MB. Past the budget,
  * each field that did not fit is a BUDGET_EXCEEDED error; the rest of the answer stands. (An
- * operation whose worst case is past the call budget does not even start: graphql/node-call-cost.ts.)
+ * operation whose worst case is past the call budget does not even start: src/server/graphql/node-call-cost.ts.)
  */
 export class NodeCallBudget implements AnswerMeter {
   private callsLeft: number;

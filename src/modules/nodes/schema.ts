@@ -106,12 +106,14 @@ for (const { kind, type, one, many, create, update } of kinds) {
     [many]: t.field({
       type: Connection,
       args: { first: t.arg.int(), after: t.arg.string() },
+      authScopes: { viewer: true },
       resolve: (_root, args, ctx) => ctx.nodes.list(kind, args),
     }),
     [one]: t.field({
       type,
       nullable: true,
       args: { id: t.arg.id({ required: true }) },
+      authScopes: { viewer: true },
       resolve: (_root, { id }, ctx) => ctx.nodes.find(String(id), kind),
     }),
   }));
@@ -119,15 +121,18 @@ for (const { kind, type, one, many, create, update } of kinds) {
     [`create${TypeName}`]: t.field({
       type,
       args: { input: t.arg({ type: create, required: true }) },
+      authScopes: { admin: true },
       resolve: (_root, { input }, ctx) => ctx.nodes.create(kind, input, ctx.actor),
     }),
     [`update${TypeName}`]: t.field({
       type,
       args: { id: t.arg.id({ required: true }), input: t.arg({ type: update, required: true }) },
+      authScopes: { admin: true },
       resolve: (_root, { id, input }, ctx) => ctx.nodes.update(kind, String(id), input, ctx.actor),
     }),
     [`delete${TypeName}`]: t.id({
       args: { id: t.arg.id({ required: true }) },
+      authScopes: { admin: true },
       resolve: (_root, { id }, ctx) => ctx.nodes.delete(kind, String(id), ctx.actor),
     }),
   }));
@@ -138,6 +143,7 @@ builder.queryField('infraNode', (t) =>
     type: InfraNode,
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { viewer: true },
     resolve: (_root, { id }, ctx) => ctx.nodes.find(String(id)),
   }),
 );
@@ -150,6 +156,7 @@ builder.mutationFields((t) => ({
       "through the health monitor's anti-flap thresholds: `status` is this ping's own outcome, `node.status` the " +
       "node's status after the thresholds. A dead node is a result, not an error.",
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { operator: true },
     resolve: (_root, { id }, ctx) => ctx.nodes.ping(String(id)),
   }),
   createStream: t.field({
@@ -158,12 +165,14 @@ builder.mutationFields((t) => ({
     description:
       "Creates a stream on a streamer (`POST /api/streams` with `input` as the body); returns the node's answer.",
     args: { streamerId: t.arg.id({ required: true }), input: t.arg({ type: 'JSON', required: true }) },
+    authScopes: { admin: true },
     resolve: (_root, { streamerId, input }, ctx) =>
       ctx.nodes.withStreamer(String(streamerId), (c) => c.createStream(input), ctx.nodeBudget),
   }),
   deleteStream: t.boolean({
     description: 'Deletes a stream on a streamer (`DELETE /api/streams/{streamId}`).',
     args: { streamerId: t.arg.id({ required: true }), streamId: t.arg.string({ required: true }) },
+    authScopes: { admin: true },
     resolve: async (_root, { streamerId, streamId }, ctx) => {
       await ctx.nodes.withStreamer(String(streamerId), (c) => c.deleteStream(streamId), ctx.nodeBudget);
       return true;

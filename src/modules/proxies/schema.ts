@@ -137,12 +137,14 @@ builder.queryFields((t) => ({
   proxies: t.field({
     type: ProxyConnection,
     args: { first: t.arg.int(), after: t.arg.string() },
+    authScopes: { viewer: true },
     resolve: (_root, args, ctx) => ctx.proxies.list(args),
   }),
   proxy: t.prismaField({
     type: 'Proxy',
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { viewer: true },
     resolve: (_query, _root, { id }, ctx) => ctx.proxies.find(String(id)),
   }),
   allProxies: t.field({
@@ -150,6 +152,7 @@ builder.queryFields((t) => ({
     description:
       "StreamGate's proxies plus Nginx Proxy Manager's other proxy hosts (read-only). When NPM cannot be " +
       'read, the list holds StreamGate’s proxies and `npm.error` says why.',
+    authScopes: { viewer: true },
     resolve: (_root, _args, ctx) => ctx.proxies.allProxies(),
   }),
 }));
@@ -159,23 +162,27 @@ builder.mutationFields((t) => ({
     type: ValidationResultRef,
     description: 'Runs the validation pipeline on a destination; nothing is created.',
     args: { input: t.arg({ type: ValidateProxyInput, required: true }) },
+    authScopes: { operator: true },
     resolve: (_root, { input }, ctx) => ctx.proxies.validate(input.destination, ctx.signal),
   }),
   createProxy: t.field({
     type: ProxyPayloadRef,
     description: 'Validates the destination, then creates the proxy (and its NPM host when sync is on).',
     args: { input: t.arg({ type: CreateProxyInput, required: true }) },
+    authScopes: { admin: true },
     resolve: (_root, { input }, ctx) => ctx.proxies.create(input, ctx.actor, ctx.signal),
   }),
   updateProxy: t.field({
     type: ProxyPayloadRef,
     description: 'Re-validates when the destination changes; keeps the NPM host in step.',
     args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateProxyInput, required: true }) },
+    authScopes: { admin: true },
     resolve: (_root, { id, input }, ctx) => ctx.proxies.update(String(id), input, ctx.actor, ctx.signal),
   }),
   deleteProxy: t.id({
     description: 'Deletes the proxy and its NPM host (a host already gone from NPM is fine).',
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { admin: true },
     resolve: (_root, { id }, ctx) => ctx.proxies.delete(String(id), ctx.actor),
   }),
 }));
@@ -185,6 +192,7 @@ builder.subscriptionField('validateProxyProgress', (t) =>
     type: ValidationProgressRef,
     description: 'validateProxy, one event per step as it completes (the same pipeline), for progress in a UI.',
     args: { input: t.arg({ type: ValidateProxyInput, required: true }) },
+    authScopes: { operator: true },
     subscribe: (_root, { input }, ctx) => progress(ctx.proxies.validateSteps.bind(ctx.proxies), input.destination),
     resolve: (item: ValidationProgress) => item,
   }),

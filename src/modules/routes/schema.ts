@@ -86,6 +86,7 @@ builder.queryFields((t) => ({
     type: [RouteObject],
     description: 'Every route, or those of a kind and/or provider: HTTP, then STREAM, then EXCLUDED.',
     args: { kind: t.arg({ type: RouteKindEnum }), provider: t.arg.string() },
+    authScopes: { viewer: true },
     resolve: (_root, { kind, provider }, ctx) => {
       if (provider != null) assertProvider(provider);
       return [...ctx.routes.list({ kind, provider })];
@@ -96,11 +97,13 @@ builder.queryFields((t) => ({
     nullable: true,
     description: 'A route by alias (any case, a trailing dot allowed), from any pool; null when there is none.',
     args: { alias: t.arg.string({ required: true }) },
+    authScopes: { viewer: true },
     resolve: (_root, { alias }, ctx) => ctx.routes.find(alias),
   }),
   routesByProvider: t.field({
     type: [ProviderRoutesObject],
     description: 'Routes grouped by provider, in precedence order (file, proxies, nodes); empty providers left out.',
+    authScopes: { viewer: true },
     resolve: (_root, _args, ctx) =>
       [...ctx.routes.registry.byProvider()].map(([provider, routes]) => ({ provider, routes })),
   }),

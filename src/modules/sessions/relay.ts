@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { Env } from '../../env.js';
 import type { Logger } from '../../lib/logger.js';
-import { type Authenticator, bearerToken, type Principal } from '../auth/index.js';
+import { type Authenticator, bearerToken, hasRole, type Principal } from '../auth/index.js';
 import type { EventBus } from '../events/index.js';
 import { CloseCode, CloseReason } from './close-codes.js';
 import type { Backlog, Channel, Frame, FrameSubscriber, Publisher } from './hub.js';
@@ -138,7 +138,8 @@ export class StreamRelay {
     if (token) {
       const result = await this.options.auth.authenticate(token, req.socket.remoteAddress);
       if (result.kind === 'unavailable' || result.kind === 'limited') return closeSocket(ws, CloseCode.TryAgainLater);
-      principal = result.kind === 'principal' ? result.principal : null;
+      // Watching a session needs the operator role; a viewer's token counts as no credentials.
+      principal = result.kind === 'principal' && hasRole(result.principal.role, 'operator') ? result.principal : null;
       if (!principal && !target.key) return closeSocket(ws, CloseCode.Forbidden);
     }
     const lease = await this.live.open(target.sessionId);

@@ -100,6 +100,7 @@ builder.queryFields((t) => ({
     type: SessionConnection,
     description: 'Sessions, newest first.',
     args: { first: t.arg.int(), after: t.arg.string(), status: t.arg({ type: SessionStatusEnum }) },
+    authScopes: { viewer: true },
     resolve: (_root, args, ctx, info) =>
       ctx.sessions.list(args, queryFromInfo({ context: ctx, info, path: ['edges', 'node'] })),
   }),
@@ -107,6 +108,7 @@ builder.queryFields((t) => ({
     type: 'Session',
     nullable: true,
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { viewer: true },
     resolve: (query, _root, { id }, ctx) => ctx.sessions.find(String(id), query),
   }),
 }));
@@ -116,6 +118,7 @@ builder.mutationFields((t) => ({
     type: CreateSessionPayload,
     description: 'A new session (WAITING) for the client; its stream key is shown only here.',
     args: { clientId: t.arg({ type: 'UUID', required: true }) },
+    authScopes: { operator: true },
     resolve: (_root, args, ctx) => ctx.sessions.create(args, ctx.actor),
   }),
   endSession: t.field({
@@ -123,6 +126,7 @@ builder.mutationFields((t) => ({
     description:
       'Finishes the session: relay sockets are closed with 4410, frame subscriptions complete. Ending it again returns it.',
     args: { id: t.arg.id({ required: true }) },
+    authScopes: { operator: true },
     resolve: (_root, { id }, ctx) => ctx.sessions.end(String(id), ctx.actor),
   }),
 }));
@@ -134,6 +138,7 @@ builder.subscriptionField('streamFrames', (t) =>
       'Every frame the publisher sends from now on, until the session ends (then it completes). A subscriber ' +
       'that falls SESSION_OPERATOR_MAX_BUFFER bytes behind gets one SUBSCRIBER_TOO_SLOW error and is ended.',
     args: { sessionId: t.arg.id({ required: true }) },
+    authScopes: { operator: true },
     subscribe: (_root, { sessionId }, ctx) => ctx.sessions.subscribeFrames(String(sessionId), ctx.actor),
     resolve: (item) => unlessOverflow(item, 'streamFrames', 'subscribe again to resume from the live edge'),
   }),

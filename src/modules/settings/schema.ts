@@ -32,7 +32,7 @@ const UpdateSettingsInput = builder.inputType('UpdateSettingsInput', {
 });
 
 builder.queryField('settings', (t) =>
-  t.field({ type: SettingsRef, resolve: (_root, _args, ctx) => ctx.settings.get() }),
+  t.field({ type: SettingsRef, authScopes: { viewer: true }, resolve: (_root, _args, ctx) => ctx.settings.get() }),
 );
 
 builder.mutationField('updateSettings', (t) =>
@@ -41,6 +41,7 @@ builder.mutationField('updateSettings', (t) =>
     description:
       'Validates and applies a change (BAD_USER_INPUT naming the field otherwise); logged as `settings.updated`.',
     args: { input: t.arg({ type: UpdateSettingsInput, required: true }) },
+    authScopes: { admin: true },
     resolve: (_root, { input }, ctx) => ctx.settings.update(input, ctx.actor),
   }),
 );
