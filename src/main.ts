@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { parseTokenArgs, TOKEN_USAGE } from './commands/token-args.js';
 import type { Database } from './db/client.js';
 import { type Env, EnvError, envHelp, parseEnv, pendingVariables } from './env.js';
 import type { Logger } from './lib/logger.js';
@@ -8,16 +9,20 @@ const COMMANDS = {
   serve: 'apply pending migrations, then serve the API (default)',
   migrate: 'apply pending migrations and exit',
   seed: 'apply pending migrations and add a few demo nodes',
+  token: 'create, list or revoke API tokens (see below)',
 } as const;
 type Command = keyof typeof COMMANDS;
 
 function usage(): string {
   const width = Math.max(...envHelp().map((v) => v.name.length));
   return [
-    'Usage: streamgate [serve|migrate|seed] [--help]',
+    'Usage: streamgate [serve|migrate|seed|token] [--help]',
     '',
     'Commands:',
     ...Object.entries(COMMANDS).map(([name, help]) => `  ${name.padEnd(8)} ${help}`),
+    '',
+    'Tokens:',
+    ...TOKEN_USAGE.split('\n').map((line) => `  ${line}`),
     '',
     'Environment:',
     ...envHelp().map((v) => `  ${v.name.padEnd(width)}  ${v.help} (default: ${v.default})`),
@@ -32,6 +37,11 @@ async function main(argv: string[]): Promise<number> {
   const command = (argv[0] ?? 'serve') as Command;
   if (!(command in COMMANDS)) {
     process.stderr.write(`unknown command "${argv[0]}"\n\n${usage()}\n`);
+    return 2;
+  }
+  const token = command === 'token' ? parseTokenArgs(argv.slice(1)) : null;
+  if (typeof token === 'string') {
+    process.stderr.write(`streamgate: ${token}\n\n${TOKEN_USAGE}\n`);
     return 2;
   }
   let env: Env;
@@ -90,6 +100,14 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'migrate') {
     await database.close();
     return 0;
+  }
+  if (token) {
+    const { runToken } = await import('./commands/token.js');
+    try {
+      return await runToken(token, database, env, log);
+    } finally {
+      await database.close();
+    }
   }
   if (command === 'seed') {
     const { seedDemoNodes } = await import('./modules/nodes/seed.js');

@@ -243,7 +243,8 @@ describe('streamgate CLI', { timeout: TIMEOUT, concurrent: true }, () => {
     const listed = [...stdout.matchAll(/^ {2}([A-Z][A-Z0-9_]*) /gm)].map((m) => m[1]);
     const missing = variables.filter((v) => !listed.includes(v));
     expect(missing, 'variables in PROTOCOLS.md that --help does not list').toEqual([]);
-    for (const command of ['serve', 'migrate', 'seed']) expect(stdout).toMatch(new RegExp(`^ {2}${command} `, 'm'));
+    for (const command of ['serve', 'migrate', 'seed', 'token'])
+      expect(stdout).toMatch(new RegExp(`^ {2}${command} `, 'm'));
     expect(existsSync(never)).toBe(false);
   });
 
@@ -315,6 +316,44 @@ describe('streamgate CLI', { timeout: TIMEOUT, concurrent: true }, () => {
     expect(nodes).toHaveLength(added as number);
     expect(new Set(nodes.map((n) => `${n.kind}/${n.name}`)).size).toBe(nodes.length);
     expect(new Set(nodes.map((n) => n.kind))).toEqual(new Set(['STREAMER', 'CACHE', 'SLB']));
+  });
+
+  it('token create | list | revoke: the secret on stdout once, only its hash stored, each change logged', async ({
+    expect,
+  }) => {
+    const dir = await migratedDir();
+    const bad = await run(['token', 'create', 'ci-bot'], { DATA_DIR: dir });
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringContaining('needs a name and --role')]);
+
+    const created = await run(['token', 'create', 'ci-bot', '--role', 'viewer'], { DATA_DIR: dir });
+    expect(created.code).toBe(0);
+    const secret = created.stdout.trim();
+    expect(secret).toMatch(/^sg_[A-Za-z0-9_-]{43}$/);
+    expect(created.stderr).toMatch(/created viewer token "ci-bot"/);
+    const refused = await run(['token', 'create', 'x', '--role', 'root'], { DATA_DIR: dir });
+    expect([refused.code, refused.stderr]).toEqual([1, expect.stringContaining('BAD_USER_INPUT')]);
+
+    const listed = await run(['token', 'list'], { DATA_DIR: dir });
+    expect(listed.code).toBe(0);
+    const row = listed.stdout.split('\n').find((line) => line.includes('\tci-bot\t'));
+    expect(row?.split('\t')[2]).toBe('viewer');
+    expect(listed.stdout).not.toContain(secret);
+    const id = row?.split('\t')[0] ?? '';
+
+    const revoked = await run(['token', 'revoke', id], { DATA_DIR: dir });
+    expect([revoked.code, revoked.stdout]).toEqual([0, `revoked viewer token "ci-bot" (${id})\n`]);
+    const again = await run(['token', 'revoke', id], { DATA_DIR: dir });
+    expect(again.code).toBe(1);
+
+    const stored = await query<{ type: string; actorName: string }>(
+      dir,
+      `SELECT type, "actorName" FROM "EventLog" WHERE type LIKE 'auth.token_%' ORDER BY seq`,
+    );
+    expect(stored).toEqual([
+      { type: 'auth.token_created', actorName: 'streamgate CLI' },
+      { type: 'auth.token_revoked', actorName: 'streamgate CLI' },
+    ]);
+    expect(await query(dir, 'SELECT 1 FROM "ApiToken"')).toEqual([]);
   });
 });
 

@@ -1,21 +1,19 @@
 import type { EventBus } from '../events/index.js';
 import { type CoreDeps, defineModule } from '../module.js';
-import { Authenticator } from './authenticate.js';
+import { AuthService } from './service.js';
+import './schema.js'; // registers the module's GraphQL types
 
-/** Bearer tokens: the one check every surface (HTTP, GraphQL, graphql-ws, the relay) asks. */
+/** Bearer tokens and roles: the one check every surface asks, and token management. */
 export const authModule = defineModule({
   name: 'auth',
-  create: ({ env, tokens, events }: CoreDeps & { events: EventBus }) =>
-    new Authenticator({ tokens, events, failuresPerMinute: env.AUTH_FAILURES_PER_MINUTE }),
+  create: ({ env, db, log, tokens, events }: CoreDeps & { events: EventBus }) =>
+    new AuthService({ db, log, tokens, events, failuresPerMinute: env.AUTH_FAILURES_PER_MINUTE }),
+  start: (auth) => auth.start(),
+  // Before the database closes: the last token uses are written.
+  stop: (auth) => auth.stop(),
 });
 
-export { Authenticator, type AuthResult } from './authenticate.js';
+export type { AuthResult } from './authenticate.js';
 export { hasRole, ROLES, type Role } from './roles.js';
-export {
-  bearerToken,
-  bootstrapAdminToken,
-  generateToken,
-  hashToken,
-  type Principal,
-  TokenVerifier,
-} from './tokens.js';
+export { type ApiTokenRow, AuthService } from './service.js';
+export { bearerToken, bootstrapAdminToken, generateToken, hashToken, type Principal, TokenVerifier } from './tokens.js';

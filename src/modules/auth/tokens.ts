@@ -36,13 +36,18 @@ export function bearerToken(header: string | null | undefined): string | null {
   return match?.[1] ?? null;
 }
 
+/** How long a lookup's answer is trusted: a token revoked on another instance stops working within it. */
+const CACHE_MS = 10_000;
+
 /**
  * Checks bearer tokens against ADMIN_TOKEN and the stored token hashes. Results are cached for a
- * few seconds so that a busy passthrough does not cost a database query per request.
+ * few seconds (never past a token's expiry) so that a busy passthrough does not cost a database
+ * query per request. Uses of stored tokens are remembered and written in batches (`flushUsage`).
  */
 export class TokenVerifier {
   private readonly envHash: Buffer | undefined;
-  private readonly cache = new LRUCache<string, { principal: Principal | null }>({ max: 10_000, ttl: 10_000 });
+  private readonly cache = new LRUCache<string, { principal: Principal | null }>({ max: 10_000, ttl: CACHE_MS });
+  private used = new Map<string, Date>();
 
   constructor(
     private readonly db: Db,
@@ -71,16 +76,48 @@ export class TokenVerifier {
     if (known !== undefined || !token) return known ?? null;
     const hash = hashToken(token);
     // Lookup by the hash of a 256-bit random token: equality on the hash leaks nothing useful.
-    let row: { id: string; name: string; role: string } | null;
+    let row: { id: string; name: string; role: string; expiresAt: Date | null } | null;
     try {
-      row = await this.db.apiToken.findUnique({ where: { tokenHash: hash } });
+      row = await this.db.apiToken.findUnique({
+        where: { tokenHash: hash },
+        select: { id: true, name: true, role: true, expiresAt: true },
+      });
     } catch (error) {
       throw new TokenCheckUnavailableError('the token store cannot be read right now', { cause: error });
     }
+    const msLeft = row?.expiresAt ? row.expiresAt.getTime() - Date.now() : CACHE_MS;
     // A stored role that is not one of the three is no role at all: refused, never promoted.
-    const principal = row && isRole(row.role) ? { id: row.id, name: row.name, role: row.role } : null;
-    this.cache.set(hash, { principal });
+    const principal = row && isRole(row.role) && msLeft > 0 ? { id: row.id, name: row.name, role: row.role } : null;
+    this.cache.set(hash, { principal }, { ttl: Math.max(1, Math.min(CACHE_MS, msLeft)) });
     return principal;
+  }
+
+  /** A revoked token: the next request with it is looked up again (and refused). */
+  forget(tokenHash: string): void {
+    this.cache.delete(tokenHash);
+  }
+
+  /** Remembers that a stored token was used now; written by the next flushUsage(). */
+  touch(principal: Principal): void {
+    if (principal.id !== 'env') this.used.set(principal.id, new Date());
+  }
+
+  /** Writes the remembered uses in one statement (`lastUsedAt`); a failed write is retried next time. */
+  async flushUsage(): Promise<void> {
+    if (this.used.size === 0) return;
+    const batch = this.used;
+    this.used = new Map();
+    const ids = [...batch.keys()];
+    const at = [...batch.values()].map((d) => d.toISOString());
+    try {
+      await this.db.$executeRaw`
+        UPDATE "ApiToken" AS t SET "lastUsedAt" = GREATEST(t."lastUsedAt", v.at)
+        FROM unnest(${ids}::uuid[], ${at}::timestamptz[]) AS v(id, at)
+        WHERE t.id = v.id`;
+    } catch (error) {
+      for (const [id, when] of batch) if (!this.used.has(id)) this.used.set(id, when);
+      throw error;
+    }
   }
 }
 

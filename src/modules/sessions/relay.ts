@@ -3,7 +3,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { Env } from '../../env.js';
 import type { Logger } from '../../lib/logger.js';
-import { type Authenticator, bearerToken, hasRole, type Principal } from '../auth/index.js';
+import { type AuthService, bearerToken, hasRole, type Principal } from '../auth/index.js';
 import type { EventBus } from '../events/index.js';
 import { CloseCode, CloseReason } from './close-codes.js';
 import type { Backlog, Channel, Frame, FrameSubscriber, Publisher } from './hub.js';
@@ -15,7 +15,7 @@ export interface StreamRelayOptions {
   env: Env;
   log: Logger;
   events: EventBus;
-  auth: Authenticator;
+  auth: AuthService;
   /** What is live on this instance: the relay attaches sockets to it. */
   live: LiveSessions;
 }
@@ -202,6 +202,9 @@ export class StreamRelay {
       this.live.detachSubscriber(channel, operator, 1006);
       return;
     }
+    // Revoking (or the expiry of) the operator's token closes the socket as a bad token would.
+    const unwatch = this.options.auth.watch(principal, () => closeSocket(ws, CloseCode.Forbidden));
+    ws.once('close', unwatch);
     // Operators only listen: what they send is read (so pongs and close frames get through)
     // and thrown away, never relayed.
     ws.resume();

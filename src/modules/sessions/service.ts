@@ -9,7 +9,7 @@ import type { Logger } from '../../lib/logger.js';
 import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
 import { isUuid } from '../../lib/uuid.js';
 import { parseInput } from '../../lib/validate.js';
-import type { Authenticator } from '../auth/index.js';
+import type { AuthService } from '../auth/index.js';
 import type { Actor, EventBus } from '../events/index.js';
 import type { Counters, Frame } from './hub.js';
 import { createSessionSchema } from './input.js';
@@ -34,7 +34,7 @@ export interface SessionServiceOptions {
   db: Db;
   log: Logger;
   events: EventBus;
-  auth: Authenticator;
+  auth: AuthService;
   /** The embedded database: no other instance can hold a session, so every ACTIVE one is recovered. */
   singleProcess: boolean;
 }

@@ -1,13 +1,13 @@
 import type { IncomingMessage } from 'node:http';
 import type { Plugin } from 'graphql-yoga';
-import { type Authenticator, bearerToken, type Principal } from '../../modules/auth/index.js';
+import { type AuthService, bearerToken, type Principal } from '../../modules/auth/index.js';
 
 /**
  * Authenticates every GraphQL request over HTTP and SSE before it is parsed, so a caller without
  * a valid token learns nothing (not even whether its query is valid). GraphiQL's HTML page is
  * static and served before Yoga; it can do nothing without a token either.
  */
-export function useBearerAuth(auth: Authenticator, principals: WeakMap<Request, Principal>): Plugin {
+export function useBearerAuth(auth: AuthService, principals: WeakMap<Request, Principal>): Plugin {
   return {
     async onRequest({ request, serverContext, endResponse, fetchAPI }) {
       const reject = (status: number, code: string, message: string, headers: Record<string, string>) =>

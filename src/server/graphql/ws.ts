@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
-import { type Authenticator, bearerToken, type Principal } from '../../modules/auth/index.js';
+import { type AuthService, bearerToken, type Principal } from '../../modules/auth/index.js';
 import type { GraphQLServer } from './yoga.js';
 
 /**
@@ -9,11 +9,11 @@ import type { GraphQLServer } from './yoga.js';
  * exactly the plugins (auth, masking, limits) an HTTP request does. A bad or missing token in
  * `connection_init` closes the socket with 4403 Forbidden (graphql-ws' own code).
  */
-export function createGraphQLWebSocket(auth: Authenticator, yoga: GraphQLServer) {
+export function createGraphQLWebSocket(auth: AuthService, yoga: GraphQLServer) {
   // GraphQL messages are small; ws' default of 100 MiB per frame would let any peer, before it
   // has even authenticated, make us buffer that much.
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024 });
-  const server = useServer<Record<string, unknown>, { principal?: Principal }>(
+  const server = useServer<Record<string, unknown>, { principal?: Principal; unwatch?: () => void }>(
     {
       execute: (args) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
@@ -26,7 +26,14 @@ export function createGraphQLWebSocket(auth: Authenticator, yoga: GraphQLServer)
         if (result.kind === 'limited') ctx.extra.socket.close(1013, 'too many invalid tokens; try again later');
         if (result.kind !== 'principal') return false;
         ctx.extra.principal = result.principal;
+        // A revoked or expired token's socket is closed as a bad token would have been refused.
+        ctx.extra.unwatch = auth.watch(result.principal, () =>
+          ctx.extra.socket.close(4403, 'Forbidden: token revoked'),
+        );
         return true;
+      },
+      onClose(ctx) {
+        ctx.extra.unwatch?.();
       },
       async onSubscribe(ctx, _id, params) {
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Authenticator, bearerToken, hasRole, type Principal, type Role } from '../../modules/auth/index.js';
+import { type AuthService, bearerToken, hasRole, type Principal, type Role } from '../../modules/auth/index.js';
 import { sendError } from './respond.js';
 
 /**
@@ -8,7 +8,7 @@ import { sendError } from './respond.js';
  * reveals nothing about which resources exist.
  */
 export async function requirePrincipal(
-  auth: Authenticator,
+  auth: AuthService,
   req: IncomingMessage,
   res: ServerResponse,
   role: Role,
