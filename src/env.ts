@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
+import { parseCidrList } from './lib/cidr.js';
 
 /**
  * Every environment variable StreamGate reads, parsed once at boot. This table also drives
@@ -15,6 +16,18 @@ const optionalUrl = (protocols: string[]) =>
       error: `must be a ${protocols.map((p) => `${p}://`).join(' or ')} URL`,
     })
     .optional();
+
+/** `10.0.0.0/8, fd00::/8, 192.0.2.7`: checked here, so a typo stops start-up instead of allowing everything. */
+const cidrList = z.string().refine(
+  (value) => {
+    try {
+      return parseCidrList(value).length > 0;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a comma-separated list of CIDRs or IP addresses (e.g. `10.0.0.0/8, ::1`)' },
+);
 
 /** `https://ops.example.com` or `http://localhost:3000`: exactly what a browser sends as `Origin`. */
 function isOrigin(value: string): boolean {
@@ -180,14 +193,12 @@ const spec = {
     pending: true,
   },
   OUTBOUND_DENY: {
-    schema: z.string().min(1).optional(),
-    help: 'CIDRs no outbound connection may reach; not used yet',
-    pending: true,
+    schema: cidrList.optional(),
+    help: 'comma-separated CIDRs no outbound connection may reach (on top of link-local and metadata, denied by default)',
   },
   OUTBOUND_ALLOW: {
-    schema: z.string().min(1).optional(),
-    help: 'CIDRs outbound connections may reach; not used yet',
-    pending: true,
+    schema: cidrList.optional(),
+    help: 'comma-separated CIDRs: when set, outbound connections reach only these (they may re-allow a default-denied range)',
   },
   LOG_LEVEL: {
     schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

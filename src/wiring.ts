@@ -2,6 +2,7 @@ import type { Database } from './db/client.js';
 import type { Env } from './env.js';
 import { createHttpAgents } from './lib/http-agents.js';
 import type { Logger } from './lib/logger.js';
+import { OutboundPolicy } from './lib/outbound.js';
 import type { TokenVerifier } from './modules/auth/index.js';
 import { MODULES, type Services } from './modules/index.js';
 import type { AnyModule, CoreDeps } from './modules/module.js';
@@ -17,6 +18,8 @@ export interface AppDeps {
 /** The modules' services, and how to start and stop them together. */
 export interface Modules {
   readonly services: Services;
+  /** The outbound address policy every outbound connection goes through. */
+  readonly outbound: OutboundPolicy;
   /** Starts every module in list order (each awaited). */
   start(): Promise<void>;
   /**
@@ -32,7 +35,7 @@ export interface Modules {
  * it fails here, at once, naming both.
  */
 export function buildModules(deps: AppDeps, modules: readonly AnyModule[] = MODULES): Modules {
-  const http = createHttpAgents();
+  const http = createHttpAgents(OutboundPolicy.fromEnv(deps.env));
   const core: CoreDeps = { ...deps, db: deps.database.prisma, http };
   const built: Record<string, unknown> = {};
   for (const module of modules) built[module.name] = module.create(depsFor(module, core, built, modules));
@@ -43,6 +46,7 @@ export function buildModules(deps: AppDeps, modules: readonly AnyModule[] = MODU
   let stopping: Promise<void> | undefined;
   return {
     services,
+    outbound: http.policy,
     async start() {
       for (const module of modules) await module.start?.(built[module.name]);
     },

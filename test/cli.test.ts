@@ -581,10 +581,10 @@ describe('variables whose feature has not shipped', () => {
   it('are the ones set among those marked pending, and the CLI warns about each', () => {
     const env = parseEnv({
       REDIS_URL: 'redis://127.0.0.1:6379',
-      OUTBOUND_DENY: '10.0.0.0/8',
+      PROXMOX_INSECURE: 'true',
       ROUTES_FILE: 'routes.yml',
     });
-    expect(pendingVariables(env)).toEqual(['REDIS_URL', 'OUTBOUND_DENY']);
+    expect(pendingVariables(env)).toEqual(['REDIS_URL', 'PROXMOX_INSECURE']);
     expect(pendingVariables(parseEnv({}))).toEqual([]);
   });
 });

@@ -78,6 +78,7 @@ const NETWORK_REASONS: Record<string, string> = {
  */
 export function describeError(error: unknown): string {
   const code = errorCode(error);
+  if (code === 'EOUTBOUNDDENIED') return `refused by the outbound address policy: ${(error as Error).message}`;
   const words = code ? NETWORK_REASONS[code] : undefined;
   if (words) return `${words} (${code})`;
   const raw =

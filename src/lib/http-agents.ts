@@ -1,10 +1,14 @@
 import { Agent } from 'undici';
+import type { OutboundPolicy } from './outbound.js';
 
 /**
- * The app's outbound HTTP pools. Built once by the wiring and destroyed by it after every module
- * has stopped, so that no check or call still under way during shutdown finds its pool gone.
+ * The app's outbound HTTP pools, every connection through the outbound address policy. Built once
+ * by the wiring and destroyed by it after every module has stopped, so that no check or call still
+ * under way during shutdown finds its pool gone.
  */
 export interface HttpAgents {
+  /** Where StreamGate may connect (OUTBOUND_DENY / OUTBOUND_ALLOW): for checks outside these pools. */
+  readonly policy: OutboundPolicy;
   /**
    * Node APIs (typed clients, health checks, the passthrough): one keep-alive pool per node
    * origin, shared by all of them.
@@ -18,10 +22,12 @@ export interface HttpAgents {
   destroy(): Promise<void>;
 }
 
-export function createHttpAgents(): HttpAgents {
-  const nodes = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 }, connections: 256 });
-  const upstreams = new Agent({ keepAliveTimeout: 10_000, connect: { timeout: 5_000 } });
+export function createHttpAgents(policy: OutboundPolicy): HttpAgents {
+  const connect = policy.connector({ timeout: 5_000 });
+  const nodes = new Agent({ keepAliveTimeout: 10_000, connect, connections: 256 });
+  const upstreams = new Agent({ keepAliveTimeout: 10_000, connect });
   return {
+    policy,
     nodes,
     upstreams,
     destroy: async () => {

@@ -127,6 +127,8 @@ export function createApp(deps: AppDeps): App {
           server.off('error', reject);
           const address = server.address() as AddressInfo;
           const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+          // Nothing outbound may come back to this server (with PORT=0, only now is its port known).
+          modules.outbound.addOwnPort(address.port);
           resolve(`http://${shownHost}:${address.port}`);
         });
       });

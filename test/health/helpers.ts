@@ -6,6 +6,7 @@ import { parseEnv } from '../../src/env.js';
 import { Overflow } from '../../src/lib/bounded-stream.js';
 import { createHttpAgents } from '../../src/lib/http-agents.js';
 import type { Logger } from '../../src/lib/logger.js';
+import { OutboundPolicy } from '../../src/lib/outbound.js';
 import { EventBus } from '../../src/modules/events/bus.js';
 import type { EventLogEntry } from '../../src/modules/events/types.js';
 import { HealthMonitor, type HealthMonitorOptions } from '../../src/modules/health/monitor.js';
@@ -53,7 +54,7 @@ export async function startMonitor(
   const { log, lines } = captureLog();
   const events = new EventBus({ db: db.prisma, log, minStoredSeverity: 'WARN', retryDelayMs: 50 });
   const settings = new SettingsService({ db: db.prisma, events });
-  const http = createHttpAgents();
+  const http = createHttpAgents(OutboundPolicy.fromEnv(env));
   const monitor = new HealthMonitor({ env, db: db.prisma, log, events, settings, timing: opts.timing });
   // As the nodes module registers it.
   const nodes = new NodeHealthSource(db.prisma, http.nodes, env.HEALTH_CHECK_TIMEOUT_MS);

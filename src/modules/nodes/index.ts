@@ -8,7 +8,14 @@ import './schema.js'; // registers the module's GraphQL types
 export const nodesModule = defineModule({
   name: 'nodes',
   create: ({ db, env, http, events, health }: CoreDeps & { events: EventBus; health: HealthMonitor }) =>
-    new NodeService({ db, events, health, agent: http.nodes, checkTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS }),
+    new NodeService({
+      db,
+      events,
+      health,
+      agent: http.nodes,
+      policy: http.policy,
+      checkTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS,
+    }),
   healthSources: (nodes) => [nodes.healthSource],
 });
 

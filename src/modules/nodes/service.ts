@@ -1,10 +1,12 @@
+import { isIP } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import type { Db } from '../../db/client.js';
 import { isRecordNotFound, isUniqueViolation } from '../../db/errors.js';
 import type { Node } from '../../generated/prisma/client.js';
 import type { HealthStatus, NodeKind } from '../../generated/prisma/enums.js';
-import { appError, conflict, notFound, upstreamUnavailable } from '../../lib/errors.js';
+import { appError, badInput, conflict, notFound, upstreamUnavailable } from '../../lib/errors.js';
+import type { OutboundPolicy } from '../../lib/outbound.js';
 import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
 import { isUuid } from '../../lib/uuid.js';
 import { parseInput } from '../../lib/validate.js';
@@ -31,6 +33,8 @@ export interface NodeServiceOptions {
   agent: Dispatcher;
   /** HEALTH_CHECK_TIMEOUT_MS: a scheduled check's and a ping's bound. */
   checkTimeoutMs: number;
+  /** The outbound address policy: a node written as an IP it refuses is bad input. */
+  policy: Pick<OutboundPolicy, 'check'>;
 }
 
 export interface PingResult {
@@ -87,6 +91,7 @@ export class NodeService {
     const schema: z.ZodType<{ name: string; host: string; apiPort: number; httpPort?: number }> =
       kind === 'STREAMER' ? createStreamerSchema : createNodeSchema;
     const data = parseInput(schema, input, 'input');
+    this.assertReachable(data.host, data.apiPort);
     const node = await withConflictAsError(kind, data.name, () => this.db.node.create({ data: { ...data, kind } }));
     this.directory.forget(node.id);
     // Awaited: once the mutation answers, its audit entry is in the log.
@@ -115,6 +120,7 @@ export class NodeService {
     const moved =
       before !== null &&
       (before.host !== (data.host ?? before.host) || before.apiPort !== (data.apiPort ?? before.apiPort));
+    if (moved) this.assertReachable(data.host ?? before.host, data.apiPort ?? before.apiPort);
     const write = moved ? { ...data, ...UNCHECKED } : data;
     let node: Node;
     try {
@@ -167,6 +173,13 @@ export class NodeService {
       actor,
     );
     return id;
+  }
+
+  /** A host written as an IP the outbound policy refuses: BAD_USER_INPUT, before anything is written. */
+  private assertReachable(host: string, apiPort: number): void {
+    if (isIP(host) === 0) return; // names are checked when they are resolved, at connect time
+    const refused = this.options.policy.check(host, apiPort);
+    if (refused) throw badInput(`host: refused by the outbound address policy: ${refused}`, 'input.host');
   }
 
   /**

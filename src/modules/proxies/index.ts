@@ -20,6 +20,7 @@ export const proxiesModule = defineModule({
       settings: deps.settings,
       health: deps.health,
       agent: deps.http.upstreams,
+      policy: deps.http.policy,
       checkTimeoutMs: deps.env.HEALTH_CHECK_TIMEOUT_MS,
       npm: npmSync(deps.env, deps),
     }),
@@ -32,7 +33,8 @@ export const proxiesModule = defineModule({
 function npmSync(env: Env, deps: ProxiesDeps): NpmSync | null {
   const { NPM_URL: url, NPM_EMAIL: email, NPM_PASSWORD: password } = env;
   if (!url || !email || !password) return null;
-  const client = new NpmClient({ url, email, password, timeoutMs: env.NPM_TIMEOUT_MS });
+  const connect = deps.http.policy.connector({ timeout: env.NPM_TIMEOUT_MS });
+  const client = new NpmClient({ url, email, password, timeoutMs: env.NPM_TIMEOUT_MS, connect });
   const installationId = async () => (await deps.settings.get()).installationId;
   return new NpmSync({ client, db: deps.db, events: deps.events, log: deps.log, installationId });
 }

@@ -3,6 +3,7 @@ import type { Db } from '../../db/client.js';
 import { isRecordNotFound, isUniqueViolation } from '../../db/errors.js';
 import type { Proxy as ProxyRow } from '../../generated/prisma/client.js';
 import { appError, badInput, conflict, notFound } from '../../lib/errors.js';
+import type { OutboundPolicy } from '../../lib/outbound.js';
 import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
 import { isUuid } from '../../lib/uuid.js';
 import { parseInput } from '../../lib/validate.js';
@@ -30,8 +31,10 @@ export interface ProxyServiceOptions {
   events: EventBus;
   settings: SettingsService;
   health: Pick<HealthMonitor, 'forget'>;
-  /** HTTP to proxy destinations (health checks). */
+  /** HTTP to proxy destinations (health checks), through the outbound address policy. */
   agent: Dispatcher;
+  /** The outbound address policy: validation's TCP step and literal destinations are checked against it. */
+  policy: Pick<OutboundPolicy, 'check' | 'lookup'>;
   /** HEALTH_CHECK_TIMEOUT_MS */
   checkTimeoutMs: number;
   /** Nginx Proxy Manager sync; null when NPM_URL is not configured. */
@@ -71,12 +74,12 @@ export class ProxyService {
 
   /** The pipeline at once (validateProxy): no side effects beyond the probes themselves. */
   validate(destination: string, signal?: AbortSignal): Promise<ValidationResult> {
-    return validateDestination(destination, { signal, timeouts: this.options.validation });
+    return validateDestination(destination, { signal, timeouts: this.options.validation, policy: this.options.policy });
   }
 
   /** The same pipeline, step by step as each completes (validateProxyProgress). */
   validateSteps(destination: string, signal?: AbortSignal): AsyncGenerator<ValidationStep> {
-    return validationSteps(destination, { signal, timeouts: this.options.validation });
+    return validationSteps(destination, { signal, timeouts: this.options.validation, policy: this.options.policy });
   }
 
   async list(args: PageArgs) {
@@ -101,6 +104,7 @@ export class ProxyService {
     // Everything that can refuse the proxy without probing comes first.
     const requested = parseDestination(raw);
     this.assertSyncable(requested);
+    this.assertReachable(requested);
     await this.assertDomainFree(domain);
     await this.options.npm?.claimDomain(domain, null, 'nothing was created');
     const validation = await this.validate(raw, signal);
@@ -142,7 +146,10 @@ export class ProxyService {
     const sameDestination =
       requested === undefined || (requested.ok && requested.destination.url === before.destination);
     if (domain === before.domain && sameDestination) return { proxy: before, validation: NOT_REVALIDATED };
-    if (!sameDestination && requested) this.assertSyncable(requested);
+    if (!sameDestination && requested) {
+      this.assertSyncable(requested);
+      this.assertReachable(requested);
+    }
     if (domain !== before.domain) {
       await this.assertDomainFree(domain, id);
       await this.options.npm?.claimDomain(domain, before.npmHostId, 'nothing was changed');
@@ -257,6 +264,14 @@ export class ProxyService {
    * NPM forwards the client's query string, and nginx cannot add one of its own to it: a destination
    * with a query cannot be synced, so it is refused before anything is probed.
    */
+  /** A destination written as an IP the outbound policy refuses is bad input, before any probe. */
+  private assertReachable(result: ParsedDestination): void {
+    if (!result.ok || !result.destination.isIp) return;
+    const { host, port } = result.destination;
+    const refused = this.options.policy.check(host, port);
+    if (refused) throw badInput(`destination: refused by the outbound address policy: ${refused}`, 'input.destination');
+  }
+
   private assertSyncable(result: ParsedDestination): void {
     if (!this.options.npm) return;
     if (result.ok && new URL(result.destination.url).search !== '') {

@@ -1,4 +1,5 @@
 import type { Dispatcher } from 'undici';
+import type { OutboundPolicy } from '../../lib/outbound.js';
 import type {
   CheckResult,
   HealthRecord,
@@ -27,6 +28,7 @@ export class RouteSubject implements HealthSubject {
     readonly stored: StoredHealth | undefined,
     private readonly agent: Dispatcher,
     private readonly timeoutMs: number,
+    private readonly policy?: Pick<OutboundPolicy, 'check' | 'lookup'>,
   ) {
     this.id = route.alias;
     this.name = route.alias;
@@ -38,7 +40,7 @@ export class RouteSubject implements HealthSubject {
     if (route.kind === 'STREAM') {
       const started = performance.now();
       const { host, port } = route.upstream;
-      const outcome = await connectStep([host], port, this.timeoutMs, signal);
+      const outcome = await connectStep([host], port, this.timeoutMs, signal, this.policy);
       const latencyMs = Math.round((performance.now() - started) * 100) / 100;
       return { status: outcome.ok ? 'HEALTHY' : 'UNHEALTHY', latencyMs, detail: outcome.detail };
     }
@@ -84,6 +86,7 @@ export class RouteHealthSource implements HealthSource<RouteSubject> {
     private readonly registry: RouteRegistry,
     private readonly agent: Dispatcher,
     private readonly timeoutMs: number,
+    private readonly policy?: Pick<OutboundPolicy, 'check' | 'lookup'>,
   ) {}
 
   async list(): Promise<RouteSubject[]> {
@@ -138,6 +141,6 @@ export class RouteHealthSource implements HealthSource<RouteSubject> {
   private subjectOf(route: ActiveRoute): RouteSubject {
     const observed = this.observedFor(route);
     const stored = observed && { status: observed.status, healthySince: observed.healthySince };
-    return new RouteSubject(route, stored, this.agent, this.timeoutMs);
+    return new RouteSubject(route, stored, this.agent, this.timeoutMs, this.policy);
   }
 }

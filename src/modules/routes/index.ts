@@ -46,6 +46,7 @@ function createRouteService(deps: CoreDeps & { events: EventBus; health: HealthM
     log,
     health,
     agent: http.upstreams,
+    policy: http.policy,
     healthTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS,
     reservedPorts,
   });

@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { Db } from '../../db/client.js';
 import type { Logger } from '../../lib/logger.js';
+import type { OutboundPolicy } from '../../lib/outbound.js';
 import type { EventBus } from '../events/index.js';
 import type { HealthMonitor } from '../health/index.js';
 import { RouteHealthSource } from './health.js';
@@ -17,8 +18,10 @@ export interface RouteServiceOptions {
   events: Pick<EventBus, 'emit'>;
   log: Logger;
   health: Pick<HealthMonitor, 'forget' | 'relistSoon'>;
-  /** HTTP for the file routes' health checks. */
+  /** HTTP for the file routes' health checks (through the outbound address policy). */
   agent: Dispatcher;
+  /** The outbound address policy, for STREAM routes' TCP checks (HTTP ones go through `agent`). */
+  policy?: Pick<OutboundPolicy, 'check' | 'lookup'>;
   healthTimeoutMs: number;
   /** Ports StreamGate itself listens on, with what they are (PORT, PROXY_PORT). */
   reservedPorts: ReadonlyMap<number, string>;
@@ -40,7 +43,7 @@ export class RouteService {
   private closed = false;
 
   constructor(private readonly options: RouteServiceOptions) {
-    this.health = new RouteHealthSource(this.registry, options.agent, options.healthTimeoutMs);
+    this.health = new RouteHealthSource(this.registry, options.agent, options.healthTimeoutMs, options.policy);
   }
 
   /** The proxy and node rows routes were made from, batched per operation (origins.ts). */

@@ -78,6 +78,8 @@ export function createPassthrough({ nodes, agent, timeoutMs }: PassthroughOption
       const failure = classifyNetworkError(error);
       const reason = describeNetworkError(error, timeoutMs);
       if (failure === 'timeout') sendError(res, 504, 'UPSTREAM_TIMEOUT', `node did not answer: ${reason}`);
+      else if (failure === 'forbidden')
+        sendError(res, 403, 'UPSTREAM_FORBIDDEN', `node not reachable from here: ${reason}`);
       else sendError(res, 502, 'UPSTREAM_UNAVAILABLE', `node unreachable: ${reason}`);
     }
   };

@@ -2,7 +2,7 @@ import type { ServerResponse } from 'node:http';
 import { isIPv6 } from 'node:net';
 import type { Readable } from 'node:stream';
 import { type Dispatcher, errors } from 'undici';
-import { describeError } from '../../../lib/errors.js';
+import { describeError, errorCode } from '../../../lib/errors.js';
 
 /**
  * Typed HTTP clients for the nodes' own APIs. A client is built from a small `{ host, apiPort }`
@@ -273,10 +273,11 @@ function flatHeaders(raw: Dispatcher.DispatchController['rawHeaders'], parsed: R
   );
 }
 
-export type NetworkFailure = 'timeout' | 'unreachable';
+export type NetworkFailure = 'timeout' | 'unreachable' | 'forbidden';
 
-/** Timeouts become 504s in the passthrough, everything else 502. */
+/** Timeouts become 504s in the passthrough, the outbound policy's refusals 403, everything else 502. */
 export function classifyNetworkError(error: unknown): NetworkFailure {
+  if (errorCode(error) === 'EOUTBOUNDDENIED') return 'forbidden';
   if (
     error instanceof errors.ConnectTimeoutError ||
     error instanceof errors.HeadersTimeoutError ||

@@ -28,6 +28,8 @@ export interface NpmClientOptions {
   timeoutMs?: number;
   /** Shared connection pool; without one the client owns an agent of its own (closed by close()). */
   dispatcher?: Dispatcher;
+  /** How its own agent connects (the outbound address policy's connector); plain net/tls without. */
+  connect?: Agent.Options['connect'];
 }
 
 interface Session {
@@ -76,7 +78,7 @@ export class NpmClient {
     // Our own connect timeout: a shared agent's (shorter or longer) would override timeoutMs.
     this.#ownAgent = options.dispatcher
       ? null
-      : new Agent({ keepAliveTimeout: 10_000, connect: { timeout: this.#timeoutMs } });
+      : new Agent({ keepAliveTimeout: 10_000, connect: options.connect ?? { timeout: this.#timeoutMs } });
     this.#dispatcher = options.dispatcher ?? (this.#ownAgent as Agent);
   }
 

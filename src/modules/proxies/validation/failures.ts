@@ -25,6 +25,7 @@ const TLS_HANDSHAKE = /^(ERR_SSL_|ERR_TLS_|EPROTO$)/;
 export function classifyError(error: unknown): FailureKind {
   if (error instanceof DOMException && error.name === 'TimeoutError') return 'timeout';
   const code = errorCode(error) ?? '';
+  if (code === 'EOUTBOUNDDENIED') return 'forbidden';
   if (code === 'ECONNREFUSED') return 'refused';
   if (TIMEOUT_CODES.has(code)) return 'timeout';
   if (DNS_CODES.has(code)) return 'dns';

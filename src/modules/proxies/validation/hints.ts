@@ -15,6 +15,8 @@ export const HINTS = {
   tlsHandshake:
     'The TLS handshake failed. Check that the service serves HTTPS on this port, or use http:// if it does not.',
   notHttp: 'The service did not answer with HTTP. Check that this port serves HTTP (or HTTPS for an https:// URL).',
+  forbidden:
+    'StreamGate may not connect to this address (OUTBOUND_DENY, or a link-local or cloud metadata range, denied by default). Use another destination, or ask an administrator to allow it in OUTBOUND_ALLOW.',
 } as const;
 
 /** How a connection or request failed, as far as the user can act on it. */
@@ -25,7 +27,9 @@ export type FailureKind =
   | 'unreachable'
   | 'tls-certificate'
   | 'tls-handshake'
-  | 'not-http';
+  | 'not-http'
+  /** The outbound address policy refused the address: nothing was sent. */
+  | 'forbidden';
 
 /** The hint for a failure kind; `port` fills the refused text. */
 export function hintFor(kind: FailureKind, port: number): string {
@@ -44,5 +48,7 @@ export function hintFor(kind: FailureKind, port: number): string {
       return HINTS.tlsHandshake;
     case 'not-http':
       return HINTS.notHttp;
+    case 'forbidden':
+      return HINTS.forbidden;
   }
 }

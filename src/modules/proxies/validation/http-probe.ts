@@ -47,6 +47,7 @@ const FAILURE_DETAIL: Record<FailureKind, string> = {
   'tls-certificate': 'TLS certificate rejected',
   'tls-handshake': 'TLS handshake failed',
   'not-http': 'no HTTP answer',
+  forbidden: 'not allowed',
 };
 
 /**

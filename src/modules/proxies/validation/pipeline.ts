@@ -46,7 +46,9 @@ export async function* validationSteps(raw: string, options: ValidationOptions =
   if (!dns.outcome.ok || signal?.aborted) return;
   const addresses = dns.outcome.value;
 
-  const tcp = await timed('TCP', () => connectStep(addresses, destination.port, timeouts.tcpMs, signal));
+  const tcp = await timed('TCP', () =>
+    connectStep(addresses, destination.port, timeouts.tcpMs, signal, options.policy),
+  );
   if (signal?.aborted) return;
   yield tcp.step;
   if (!tcp.outcome.ok || signal?.aborted) return;

@@ -1,5 +1,6 @@
-import { connect } from 'node:net';
+import { connect, isIP, type LookupFunction } from 'node:net';
 import { describeError, errorCode } from '../../../lib/errors.js';
+import type { OutboundPolicy } from '../../../lib/outbound.js';
 import { classifyError, endpoint } from './failures.js';
 import { type FailureKind, hintFor } from './hints.js';
 import type { StepOutcome } from './outcome.js';
@@ -12,7 +13,7 @@ type Attempt = { ok: true } | { ok: false; kind: FailureKind | 'aborted'; detail
  * answered (the port is the problem), a timeout that something swallowed the packets; "unreachable"
  * is what is left.
  */
-const SEVERITY: FailureKind[] = ['refused', 'timeout', 'unreachable'];
+const SEVERITY: FailureKind[] = ['refused', 'timeout', 'unreachable', 'forbidden'];
 
 /**
  * TCP: connect to `addresses` in order and close at once; the first that connects passes and is
@@ -25,12 +26,23 @@ export async function connectStep(
   port: number,
   timeoutMs: number,
   signal?: AbortSignal,
+  policy?: Pick<OutboundPolicy, 'check' | 'lookup'>,
 ): Promise<StepOutcome<string>> {
   const endsAt = performance.now() + timeoutMs;
   const failures: { kind: FailureKind; detail: string }[] = [];
   for (const [index, address] of addresses.entries()) {
+    // An IP is checked here, before any packet; a name (route upstreams) when it resolves.
+    const refused = isIP(address) ? policy?.check(address, port) : null;
+    if (refused) {
+      failures.push({
+        kind: 'forbidden',
+        detail: `${endpoint(address, port)} refused by the outbound address policy: ${refused}`,
+      });
+      continue;
+    }
     const budget = (endsAt - performance.now()) / (addresses.length - index);
-    const attempt = await tryConnect(address, port, Math.max(1, Math.round(budget)), signal);
+    const lookup = policy && !isIP(address) ? policy.lookup(port) : undefined;
+    const attempt = await tryConnect(address, port, Math.max(1, Math.round(budget)), signal, lookup);
     if (attempt.ok) {
       const before = failures.length > 0 ? ` (after ${failures.map((f) => f.detail).join('; ')})` : '';
       return { ok: true, detail: `connected to ${endpoint(address, port)}${before}`, value: address };
@@ -42,11 +54,17 @@ export async function connectStep(
   return { ok: false, detail: failures.map((f) => f.detail).join('; '), hint: hintFor(kind, port) };
 }
 
-function tryConnect(address: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Attempt> {
+function tryConnect(
+  address: string,
+  port: number,
+  timeoutMs: number,
+  signal?: AbortSignal,
+  lookup?: LookupFunction,
+): Promise<Attempt> {
   const target = endpoint(address, port);
   if (signal?.aborted) return Promise.resolve({ ok: false, kind: 'aborted', detail: `${target}: aborted` });
   return new Promise((resolve) => {
-    const socket = connect({ host: address, port });
+    const socket = connect({ host: address, port, ...(lookup ? { lookup } : {}) });
     const finish = (attempt: Attempt) => {
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
@@ -63,9 +81,14 @@ function tryConnect(address: string, port: number, timeoutMs: number, signal?: A
     socket.on('error', (error) => {
       const kind = classifyError(error);
       // Only connect-time errors reach here; of the HTTP-level kinds none can happen before a connection.
-      const tcpKind: FailureKind = kind === 'refused' || kind === 'timeout' ? kind : 'unreachable';
+      const tcpKind: FailureKind =
+        kind === 'refused' || kind === 'timeout' || kind === 'forbidden' ? kind : 'unreachable';
       const what =
-        tcpKind === 'refused' ? 'refused the connection' : tcpKind === 'timeout' ? 'timed out' : 'is unreachable';
+        {
+          refused: 'refused the connection',
+          timeout: 'timed out',
+          forbidden: 'is refused by the outbound address policy',
+        }[tcpKind as string] ?? 'is unreachable';
       finish({ ok: false, kind: tcpKind, detail: `${target} ${what} (${errorCode(error) ?? describeError(error)})` });
     });
   });

@@ -1,3 +1,4 @@
+import type { OutboundPolicy } from '../../../lib/outbound.js';
 /** The validation pipeline's vocabulary (contract types ValidationStep / ValidationResult). */
 
 export type ValidationStepName = 'SYNTAX' | 'DNS' | 'TCP' | 'HTTP';
@@ -46,4 +47,6 @@ export interface ValidationOptions {
   signal?: AbortSignal;
   /** Tests shrink these; production uses the defaults. */
   timeouts?: Partial<ValidationTimeouts>;
+  /** Where connections may go: a refused address fails the TCP step, before any packet is sent. */
+  policy?: Pick<OutboundPolicy, 'check' | 'lookup'>;
 }
