@@ -9,6 +9,7 @@ import { generateToken, hashToken } from '../src/modules/auth/index.js';
 import { schema } from '../src/schema.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { dispose } from './helpers/leftovers.js';
+import { readSse } from './helpers/sse.js';
 import { newSession, operator } from './sessions/helpers.js';
 
 const ROLE_NAMES = ['viewer', 'operator', 'admin'] as const;
@@ -168,6 +169,16 @@ describe('roles, checked on every surface', () => {
     ]);
     expect(settled).toBe('open'); // subscribed, waiting for a change
     await changes.return?.();
+  });
+
+  it('SSE: a subscription the role may not start answers FORBIDDEN and ends', async () => {
+    const { sessionId } = await newSession(t);
+    const params = new URLSearchParams({ query: `subscription { streamFrames(sessionId: "${sessionId}") { seq } }` });
+    const res = await t.fetch(`/graphql?${params}`, { headers: { accept: 'text/event-stream' }, ...as('viewer') });
+    const results: { errors?: { extensions?: { code?: string } }[] }[] = [];
+    for await (const { data } of readSse(res.body as ReadableStream<Uint8Array>))
+      if (data) results.push(JSON.parse(data));
+    expect(results.map((r) => r.errors?.[0]?.extensions?.code)).toEqual(['FORBIDDEN']);
   });
 
   it('the relay: watching a session needs the operator role (a viewer gets 4403)', async () => {

@@ -140,14 +140,18 @@ describe('token management', () => {
 
   it('an expired token is refused, and its open connections are closed at the next re-check', async () => {
     const expiresAt = new Date(Date.now() + 1_500).toISOString();
-    const { token } = await create('short-lived', 'VIEWER', expiresAt);
+    const { token } = await create('short-lived', 'OPERATOR', expiresAt);
     expect((await t.gql('{ settings { staleThresholdDays } }', {}, { token })).status).toBe(200);
     const socket = ws(token);
     await socket.opened;
+    const s = await newSession(t);
+    const watcher = operator(t, s, 'expiring', { header: `Bearer ${token}` });
+    await watcher.opened;
     await new Promise((resolve) => setTimeout(resolve, 1_700));
     expect((await t.gql('{ settings { staleThresholdDays } }', {}, { token })).status).toBe(401);
     await t.app.services.auth.recheckConnections();
     expect(await socket.closed).toBe(4403);
+    expect((await watcher.closed).code).toBe(4403);
   });
 
   it('the bootstrap admin token can be revoked like any other', async () => {
