@@ -1,5 +1,8 @@
 import diagnostics from 'node:diagnostics_channel';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnvError, parseEnv } from '../src/env.js';
 import { parseCidrList } from '../src/lib/cidr.js';
@@ -69,14 +72,36 @@ describe('OutboundPolicy.check', () => {
 });
 
 describe('every outbound path, with loopback on the deny list', () => {
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
   let t: TestApp;
   let node: FakeNode;
   let nodeId: string;
+  let dir: string;
   const toNode = () => attempts.filter((a) => a.endsWith(`:${node.port}`));
 
   beforeAll(async () => {
     node = await startFakeNode();
-    t = await startTestApp({ env: { OUTBOUND_DENY: '127.0.0.0/8, ::1/128' } });
+    dir = await mkdtemp(join(tmpdir(), 'sg-outbound-'));
+    const routesFile = join(dir, 'routes.yaml');
+    await writeFile(
+      routesFile,
+      [
+        'routes:',
+        '  - alias: literal',
+        `    upstream: http://127.0.0.1:${node.port}`,
+        '  - alias: by-name',
+        `    upstream: http://localhost:${node.port}`,
+        '  - alias: tcp-literal',
+        '    kind: stream',
+        '    listenPort: 47001',
+        `    upstream: 127.0.0.1:${node.port}`,
+        '',
+      ].join('\n'),
+    );
+    t = await startTestApp({ env: { OUTBOUND_DENY: '127.0.0.0/8, ::1/128', ROUTES_FILE: routesFile } });
     // A name, not an IP: accepted at create, refused where it resolves.
     const res = await t.gql<{ createCacheNode: { id: string } }, unknown>(
       `mutation { createCacheNode(input: { name: "local", host: "localhost", apiPort: ${node.port} }) { id } }`,
@@ -130,6 +155,31 @@ describe('every outbound path, with loopback on the deny list', () => {
       `mutation { createProxy(input: { domain: "lit.example.com", destination: "http://127.0.0.1:${node.port}/" }) { proxy { id } } }`,
     );
     expect(created.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.destination' });
+    expect(node.requests).toEqual([]);
+    expect(toNode()).toEqual([]);
+  });
+
+  it('routes: an upstream IP the policy refuses is EXCLUDED with the reason; a name fails its health check', async () => {
+    const res = await t.gql<{ routes: { alias: string; kind: string; excludedReason: string | null }[] }, unknown>(
+      '{ routes { alias kind excludedReason } }',
+    );
+    const byAlias = new Map(res.data?.routes.map((r) => [r.alias, r]));
+    expect(byAlias.get('literal')).toMatchObject({
+      kind: 'EXCLUDED',
+      excludedReason: expect.stringMatching(
+        /^upstream refused by the outbound address policy: 127\.0\.0\.1 is in OUTBOUND_DENY/,
+      ),
+    });
+    expect(byAlias.get('tcp-literal')?.kind).toBe('EXCLUDED');
+    expect(byAlias.get('by-name')?.kind).toBe('HTTP');
+    await t.app.services.health.checkAll();
+    const health = await t.gql<{ route: { health: { status: string; detail: string } } }, unknown>(
+      '{ route(alias: "by-name") { health { status detail } } }',
+    );
+    expect(health.data?.route.health).toMatchObject({
+      status: 'UNHEALTHY',
+      detail: expect.stringMatching(/refused by the outbound address policy/),
+    });
     expect(node.requests).toEqual([]);
     expect(toNode()).toEqual([]);
   });

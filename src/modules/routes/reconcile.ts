@@ -115,6 +115,23 @@ function excludedFrom(
   };
 }
 
+/** An active route EXCLUDED after resolution (the outbound address policy refuses its upstream). */
+export function excludeResolved(route: ActiveRoute, reason: string): ExcludedRoute {
+  const { alias, provider, origin, ref, upstreamUrl } = route;
+  return {
+    kind: 'EXCLUDED',
+    alias,
+    provider,
+    origin,
+    ref,
+    upstreamUrl,
+    intendedKind: route.kind,
+    excludedReason: reason,
+    listenPort: route.kind === 'STREAM' ? route.listenPort : null,
+    host: route.kind === 'HTTP' ? route.host : null,
+  };
+}
+
 /** What every route says of where it came from. */
 function identity(spec: RouteSpec, alias: string) {
   return { alias, provider: spec.provider, origin: spec.origin, ref: spec.ref ?? null };

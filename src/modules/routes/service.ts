@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Db } from '../../db/client.js';
 import type { Logger } from '../../lib/logger.js';
@@ -8,9 +9,9 @@ import { RouteHealthSource } from './health.js';
 import { type OriginLoaders, originLoaders } from './origins.js';
 import type { RouteProvider, RouteSink } from './providers/provider.js';
 import { RouteSourceError } from './providers/provider.js';
-import { resolveRoutes } from './reconcile.js';
+import { excludeResolved, resolveRoutes } from './reconcile.js';
 import { type RouteChanges, RouteRegistry } from './registry.js';
-import type { ProviderName, Route, RouteKind, RouteSpec } from './types.js';
+import type { ActiveRoute, ExcludedRoute, ProviderName, Route, RouteKind, RouteSpec } from './types.js';
 
 export interface RouteServiceOptions {
   db: Db;
@@ -38,6 +39,7 @@ export class RouteService {
   readonly registry = new RouteRegistry();
   readonly health: RouteHealthSource;
   private readonly specs = new Map<ProviderName, readonly RouteSpec[]>();
+  private readonly refused = new WeakMap<ActiveRoute, ExcludedRoute | null>();
   /** Until every provider has loaded once, updates are only collected (no half-built registry). */
   private loading = true;
   private closed = false;
@@ -123,8 +125,27 @@ export class RouteService {
   }
 
   private apply(): void {
-    const changes = this.registry.replace(resolveRoutes(this.specs, { reservedPorts: this.options.reservedPorts }));
+    const resolved = resolveRoutes(this.specs, { reservedPorts: this.options.reservedPorts });
+    const changes = this.registry.replace(resolved.map((route) => this.withinPolicy(route)));
     if (changes.added.length || changes.removed.length) this.announce(changes);
+  }
+
+  /**
+   * An upstream written as an IP the outbound address policy refuses makes the route EXCLUDED (a
+   * name is checked when it resolves, at connect time). Remembered per resolved route, which
+   * resolving keeps stable, so an unchanged route stays the same object and is not announced again.
+   */
+  private withinPolicy(route: Route): Route {
+    const { policy } = this.options;
+    if (!policy || route.kind === 'EXCLUDED') return route;
+    let excluded = this.refused.get(route);
+    if (excluded === undefined) {
+      const { host, port } = route.upstream;
+      const reason = isIP(host) ? policy.check(host, port) : null;
+      excluded = reason ? excludeResolved(route, `upstream refused by the outbound address policy: ${reason}`) : null;
+      this.refused.set(route, excluded);
+    }
+    return excluded ?? route;
   }
 
   private announce({ added, removed }: RouteChanges): void {
