@@ -56,12 +56,17 @@ describe('OutboundPolicy.check', () => {
     expect(p.check('::1', 4100)).toMatch(/StreamGate itself/);
   });
 
-  it('refuses a name whose every address is denied when it resolves, with no connection attempt', async () => {
-    const p = policy({ OUTBOUND_DENY: '127.0.0.0/8, ::1' });
-    const before = attempts.length;
-    const error = await new Promise<Error | null>((resolve) => p.lookup(9)('localhost', {}, (e) => resolve(e)));
-    expect(error).toBeInstanceOf(OutboundDeniedError);
-    expect(attempts.length).toBe(before);
+  it('judges a name when it resolves: refused when every address is denied, else only the allowed ones', async () => {
+    const resolve = (p: OutboundPolicy) =>
+      new Promise<{ error: Error | null; addresses: unknown }>((done) =>
+        p.lookup(9)('localhost', { all: true }, (error, addresses) => done({ error, addresses })),
+      );
+    const denied = policy({ OUTBOUND_DENY: '127.0.0.0/8, ::1' });
+    expect(denied.checkLiteral('localhost', 9)).toBeNull(); // not judged before it resolves
+    expect((await resolve(denied)).error).toBeInstanceOf(OutboundDeniedError);
+    const v4only = await resolve(policy({ OUTBOUND_DENY: '::1' }));
+    expect(v4only.error).toBeNull();
+    expect(v4only.addresses).toEqual([{ address: '127.0.0.1', family: 4 }]);
   });
 
   it('is configured with CIDR lists that are checked at start', () => {

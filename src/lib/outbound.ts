@@ -92,10 +92,12 @@ export class OutboundPolicy {
     return null;
   }
 
-  /** Throws OutboundDeniedError when the address is refused. */
-  assert(address: string, port?: number): void {
-    const reason = this.check(address, port);
-    if (reason) throw new OutboundDeniedError(address, port, reason);
+  /**
+   * Why a host as written (a configured node, destination or upstream) is refused: only an IP
+   * literal can be judged before it is used; a name is judged when it resolves (null here).
+   */
+  checkLiteral(host: string, port?: number): string | null {
+    return isIP(host) ? this.check(host, port) : null;
   }
 
   /**
@@ -124,10 +126,9 @@ export class OutboundPolicy {
     return (connect, callback) => {
       const port = Number(connect.port) || (connect.protocol === 'https:' ? 443 : 80);
       const host = connect.hostname.replace(/^\[|\]$/g, '');
-      if (isIP(host)) {
-        const reason = this.check(host, port);
-        if (reason) return callback(new OutboundDeniedError(host, port, reason), null);
-      }
+      // IP literals skip `lookup`, so they are judged here.
+      const reason = this.checkLiteral(host, port);
+      if (reason) return callback(new OutboundDeniedError(host, port, reason), null);
       const key = `${port}`;
       let base = this.connectors.get(key);
       if (!base) {

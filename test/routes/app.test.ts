@@ -253,6 +253,8 @@ describe('exclusion and the routes file changing', () => {
   it('removes the file’s routes, with an INFO event, when the file disappears; the others stay', async () => {
     await rm(routesFile);
     await eventually(async () => expect(await routes('(provider: "file")')).toEqual([]));
+    // The event is emitted (stored by the bus's next write), not recorded: wait for it to be stored.
+    await eventually(async () => expect(await routeEvents('routes.source_removed')).not.toHaveLength(0));
     const [event] = await routeEvents('routes.source_removed');
     expect(event).toMatchObject({ severity: 'INFO', source: 'routes' });
     expect(event?.details).toMatchObject({ provider: 'file', removed: 1 });

@@ -1,13 +1,6 @@
+import { readInPages } from '../../db/pages.js';
 import { isUuid } from '../../lib/uuid.js';
 import type { HealthRecord, HealthSubject } from './types.js';
-
-/**
- * Rows read per query when a source lists its subjects. The embedded database runs a query on the
- * event loop's thread and resolves it without a macrotask in between, so pages are small and the
- * listing yields to the event loop after each one (5,000 nodes in one go blocked it for ~150 ms;
- * a page of 250 takes a few ms).
- */
-const LIST_PAGE = 250;
 
 /**
  * The shared half of a health source whose subjects are database rows keyed by UUID (nodes,
@@ -19,15 +12,7 @@ export const rowSubjects = {
     readPage: (after: string | undefined, take: number) => Promise<Row[]>,
     toSubject: (row: Row) => S,
   ): Promise<S[]> {
-    const subjects: S[] = [];
-    let after: string | undefined;
-    for (;;) {
-      const rows = await readPage(after, LIST_PAGE);
-      for (const row of rows) subjects.push(toSubject(row));
-      if (rows.length < LIST_PAGE) return subjects;
-      after = rows.at(-1)?.id;
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    return (await readInPages(readPage)).map(toSubject);
   },
 
   /** Null for a malformed id, without a query. */

@@ -24,5 +24,4 @@ export { classifyNetworkError, describeNetworkError, NodeApiClient, type NodeEnd
 export type { NodeDirectory } from './directory.js';
 export { kindFromPathSegment, NODE_KINDS, type NodeKind } from './kinds.js';
 export { InfraNode } from './schema.js';
-export { seedDemoNodes } from './seed.js';
 export { healthOf, type Node, NodeService } from './service.js';

@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { z } from 'zod';
 import type { Db } from '../../db/client.js';
@@ -34,7 +33,7 @@ export interface NodeServiceOptions {
   /** HEALTH_CHECK_TIMEOUT_MS: a scheduled check's and a ping's bound. */
   checkTimeoutMs: number;
   /** The outbound address policy: a node written as an IP it refuses is bad input. */
-  policy: Pick<OutboundPolicy, 'check'>;
+  policy: Pick<OutboundPolicy, 'checkLiteral'>;
 }
 
 export interface PingResult {
@@ -177,8 +176,7 @@ export class NodeService {
 
   /** A host written as an IP the outbound policy refuses: BAD_USER_INPUT, before anything is written. */
   private assertReachable(host: string, apiPort: number): void {
-    if (isIP(host) === 0) return; // names are checked when they are resolved, at connect time
-    const refused = this.options.policy.check(host, apiPort);
+    const refused = this.options.policy.checkLiteral(host, apiPort);
     if (refused) throw badInput(`host: refused by the outbound address policy: ${refused}`, 'input.host');
   }
 

@@ -34,7 +34,7 @@ export interface ProxyServiceOptions {
   /** HTTP to proxy destinations (health checks), through the outbound address policy. */
   agent: Dispatcher;
   /** The outbound address policy: validation's TCP step and literal destinations are checked against it. */
-  policy: Pick<OutboundPolicy, 'check' | 'lookup'>;
+  policy: Pick<OutboundPolicy, 'checkLiteral' | 'lookup'>;
   /** HEALTH_CHECK_TIMEOUT_MS */
   checkTimeoutMs: number;
   /** Nginx Proxy Manager sync; null when NPM_URL is not configured. */
@@ -266,9 +266,9 @@ export class ProxyService {
    */
   /** A destination written as an IP the outbound policy refuses is bad input, before any probe. */
   private assertReachable(result: ParsedDestination): void {
-    if (!result.ok || !result.destination.isIp) return;
+    if (!result.ok) return;
     const { host, port } = result.destination;
-    const refused = this.options.policy.check(host, port);
+    const refused = this.options.policy.checkLiteral(host, port);
     if (refused) throw badInput(`destination: refused by the outbound address policy: ${refused}`, 'input.destination');
   }
 

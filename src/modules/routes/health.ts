@@ -28,7 +28,7 @@ export class RouteSubject implements HealthSubject {
     readonly stored: StoredHealth | undefined,
     private readonly agent: Dispatcher,
     private readonly timeoutMs: number,
-    private readonly policy?: Pick<OutboundPolicy, 'check' | 'lookup'>,
+    private readonly policy?: Pick<OutboundPolicy, 'checkLiteral' | 'lookup'>,
   ) {
     this.id = route.alias;
     this.name = route.alias;
@@ -86,7 +86,7 @@ export class RouteHealthSource implements HealthSource<RouteSubject> {
     private readonly registry: RouteRegistry,
     private readonly agent: Dispatcher,
     private readonly timeoutMs: number,
-    private readonly policy?: Pick<OutboundPolicy, 'check' | 'lookup'>,
+    private readonly policy?: Pick<OutboundPolicy, 'checkLiteral' | 'lookup'>,
   ) {}
 
   async list(): Promise<RouteSubject[]> {

@@ -1,4 +1,3 @@
-import { isIP } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Db } from '../../db/client.js';
 import type { Logger } from '../../lib/logger.js';
@@ -22,7 +21,7 @@ export interface RouteServiceOptions {
   /** HTTP for the file routes' health checks (through the outbound address policy). */
   agent: Dispatcher;
   /** The outbound address policy, for STREAM routes' TCP checks (HTTP ones go through `agent`). */
-  policy?: Pick<OutboundPolicy, 'check' | 'lookup'>;
+  policy?: Pick<OutboundPolicy, 'checkLiteral' | 'lookup'>;
   healthTimeoutMs: number;
   /** Ports StreamGate itself listens on, with what they are (PORT, PROXY_PORT). */
   reservedPorts: ReadonlyMap<number, string>;
@@ -140,8 +139,7 @@ export class RouteService {
     if (!policy || route.kind === 'EXCLUDED') return route;
     let excluded = this.refused.get(route);
     if (excluded === undefined) {
-      const { host, port } = route.upstream;
-      const reason = isIP(host) ? policy.check(host, port) : null;
+      const reason = policy.checkLiteral(route.upstream.host, route.upstream.port);
       excluded = reason ? excludeResolved(route, `upstream refused by the outbound address policy: ${reason}`) : null;
       this.refused.set(route, excluded);
     }

@@ -13,5 +13,4 @@ export const sessionsModule = defineModule({
   start: (sessions) => sessions.recover(),
 });
 
-export { CloseCode } from './close-codes.js';
 export { SessionService } from './service.js';

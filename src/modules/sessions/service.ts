@@ -1,6 +1,5 @@
 import type { Db } from '../../db/client.js';
-import type { Env } from '../../env.js';
-import { instanceId } from '../../env.js';
+import { type Env, instanceId } from '../../env.js';
 import type { Prisma, Session } from '../../generated/prisma/client.js';
 import type { SessionStatus } from '../../generated/prisma/enums.js';
 import type { Overflow } from '../../lib/bounded-stream.js';

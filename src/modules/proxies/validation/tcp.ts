@@ -26,13 +26,13 @@ export async function connectStep(
   port: number,
   timeoutMs: number,
   signal?: AbortSignal,
-  policy?: Pick<OutboundPolicy, 'check' | 'lookup'>,
+  policy?: Pick<OutboundPolicy, 'checkLiteral' | 'lookup'>,
 ): Promise<StepOutcome<string>> {
   const endsAt = performance.now() + timeoutMs;
   const failures: { kind: FailureKind; detail: string }[] = [];
   for (const [index, address] of addresses.entries()) {
     // An IP is checked here, before any packet; a name (route upstreams) when it resolves.
-    const refused = isIP(address) ? policy?.check(address, port) : null;
+    const refused = policy?.checkLiteral(address, port);
     if (refused) {
       failures.push({
         kind: 'forbidden',

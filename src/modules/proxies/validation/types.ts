@@ -48,5 +48,5 @@ export interface ValidationOptions {
   /** Tests shrink these; production uses the defaults. */
   timeouts?: Partial<ValidationTimeouts>;
   /** Where connections may go: a refused address fails the TCP step, before any packet is sent. */
-  policy?: Pick<OutboundPolicy, 'check' | 'lookup'>;
+  policy?: Pick<OutboundPolicy, 'checkLiteral' | 'lookup'>;
 }

@@ -1,5 +1,6 @@
 import { isIPv6 } from 'node:net';
 import type { Db } from '../../../db/client.js';
+import { readInPages } from '../../../db/pages.js';
 import type { NodeKind } from '../../nodes/index.js';
 import type { RouteSpec } from '../types.js';
 import type { RouteProvider } from './provider.js';
@@ -31,7 +32,14 @@ export function nodesRouteProvider(db: Db, deps: RowsProviderDeps): RouteProvide
       name: 'nodes',
       changes: ['node.created', 'node.updated', 'node.deleted'],
       async loadAll() {
-        return (await db.node.findMany({ select: columns, orderBy: { id: 'asc' } })).map(toSpec);
+        const page = (after: string | undefined, take: number) =>
+          db.node.findMany({
+            select: columns,
+            where: after ? { id: { gt: after } } : {},
+            orderBy: { id: 'asc' },
+            take,
+          });
+        return (await readInPages(page)).map(toSpec);
       },
       async loadOne(id) {
         const row = await db.node.findUnique({ where: { id }, select: columns });

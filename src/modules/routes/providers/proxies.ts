@@ -1,4 +1,5 @@
 import type { Db } from '../../../db/client.js';
+import { readInPages } from '../../../db/pages.js';
 import type { RouteSpec } from '../types.js';
 import type { RouteProvider } from './provider.js';
 import { type RowsProviderDeps, rowsRouteProvider } from './rows.js';
@@ -24,7 +25,14 @@ export function proxiesRouteProvider(db: Db, deps: RowsProviderDeps): RouteProvi
       changes: ['proxy.created', 'proxy.updated', 'proxy.deleted'],
       async loadAll() {
         // Oldest first (ids are UUIDv7): the order routes are listed in.
-        return (await db.proxy.findMany({ select: columns, orderBy: { id: 'asc' } })).map(toSpec);
+        const page = (after: string | undefined, take: number) =>
+          db.proxy.findMany({
+            select: columns,
+            where: after ? { id: { gt: after } } : {},
+            orderBy: { id: 'asc' },
+            take,
+          });
+        return (await readInPages(page)).map(toSpec);
       },
       async loadOne(id) {
         const row = await db.proxy.findUnique({ where: { id }, select: columns });
