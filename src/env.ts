@@ -95,7 +95,14 @@ const spec = {
   PROXY_PORT: {
     schema: port.optional(),
     help: 'data plane: serve routed traffic by `Host` on this port; unset = off',
-    pending: true,
+  },
+  PROXY_HOST: {
+    schema: z.string().min(1).optional(),
+    help: 'data plane bind address; unset = `HOST`',
+  },
+  PROXY_TIMEOUT_MS: {
+    schema: positiveInt.max(600_000).default(60_000),
+    help: "data plane: longest wait for an upstream's response headers (then 504), and for each chunk of its body (then the response is cut)",
   },
   ROUTES_FILE: {
     schema: z.string().min(1).optional(),
@@ -177,11 +184,7 @@ const spec = {
   },
   // Listed in PROTOCOLS.md for the features of the open issues; validated now, warned about when
   // set (`pending: true`, see pendingVariables), in effect once their feature ships.
-  PROXY_HOST: {
-    schema: z.string().min(1).optional(),
-    help: 'data plane bind address; unset = `HOST`; not used yet',
-    pending: true,
-  },
+
   STREAM_IDLE_TIMEOUT_MS: {
     schema: positiveInt.optional(),
     help: 'idle STREAM (TCP) route connections are closed after this; not used yet',

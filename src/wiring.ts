@@ -1,6 +1,6 @@
 import type { Database } from './db/client.js';
 import type { Env } from './env.js';
-import { createHttpAgents } from './lib/http-agents.js';
+import { createHttpAgents, type HttpAgents } from './lib/http-agents.js';
 import type { Logger } from './lib/logger.js';
 import { OutboundPolicy } from './lib/outbound.js';
 import type { TokenVerifier } from './modules/auth/index.js';
@@ -18,8 +18,8 @@ export interface AppDeps {
 /** The modules' services, and how to start and stop them together. */
 export interface Modules {
   readonly services: Services;
-  /** The outbound address policy every outbound connection goes through. */
-  readonly outbound: OutboundPolicy;
+  /** The outbound HTTP pools and the address policy every outbound connection goes through. */
+  readonly http: HttpAgents;
   /** Starts every module in list order (each awaited). */
   start(): Promise<void>;
   /**
@@ -46,7 +46,7 @@ export function buildModules(deps: AppDeps, modules: readonly AnyModule[] = MODU
   let stopping: Promise<void> | undefined;
   return {
     services,
-    outbound: http.policy,
+    http,
     async start() {
       for (const module of modules) await module.start?.(built[module.name]);
     },

@@ -1,27 +1,34 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Services } from '../modules/index.js';
 import { type AppDeps, buildModules } from '../wiring.js';
+import { createDataPlane, type DataPlane } from './data-plane/index.js';
 import { createGraphQLWebSocket } from './graphql/ws.js';
 import { createGraphQL } from './graphql/yoga.js';
 import { requirePrincipal } from './http/auth.js';
 import { graphiqlEnabled, originAllowed, requireJsonBody } from './http/browser.js';
 import { createGraphiQLPage } from './http/graphiql.js';
 import { bodyDeadline, limitConnections } from './http/limits.js';
+import { listen } from './http/listen.js';
 import { createMetrics } from './http/metrics.js';
 import { createPassthrough } from './http/passthrough.js';
 import { sendHealth, sendReady } from './http/probes.js';
 import { sendError } from './http/respond.js';
 
 export interface App {
-  /** Listens on PORT/HOST (or the given ones; port 0 picks a free port). Resolves to the base URL. */
-  start(port?: number, host?: string): Promise<string>;
+  /**
+   * Listens on PORT/HOST (or the given ones; port 0 picks a free port), and the data plane on
+   * PROXY_PORT/PROXY_HOST when it is set (or on `proxyPort` when given). Resolves to the API's base URL.
+   */
+  start(port?: number, host?: string, proxyPort?: number): Promise<string>;
   /** Stops accepting, lets in-flight requests finish (bounded), closes sockets and the database. */
   stop(): Promise<void>;
   readonly server: ReturnType<typeof createServer>;
   readonly yoga: ReturnType<typeof createGraphQL>;
   /** What the modules built (`services.events`, `services.health`, …), for the CLI and tests. */
   readonly services: Services;
+  /** The data plane (listening only when PROXY_PORT is set): `dataPlane.url`. */
+  readonly dataPlane: DataPlane;
 }
 
 /** Builds the whole HTTP/WebSocket surface on one node:http server. No side effects until start(). */
@@ -37,6 +44,14 @@ export function createApp(deps: AppDeps): App {
     nodes: services.nodes.directory,
     agent: services.nodes.agent,
     timeoutMs: env.PASSTHROUGH_TIMEOUT_MS,
+  });
+  const dataPlane = createDataPlane({
+    env,
+    log,
+    routes: services.routes,
+    auth: services.auth,
+    agent: modules.http.upstreams,
+    metrics,
   });
   const graphiql = graphiqlEnabled(env) ? createGraphiQLPage() : null;
   let draining = false;
@@ -118,20 +133,18 @@ export function createApp(deps: AppDeps): App {
     server,
     yoga,
     services,
-    async start(port = env.PORT, host = env.HOST) {
+    dataPlane,
+    async start(port = env.PORT, host = env.HOST, proxyPort = env.PROXY_PORT) {
       // Every module is ready (sessions recovered, routes loaded) before the first request.
       await modules.start();
-      return new Promise<string>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, host, () => {
-          server.off('error', reject);
-          const address = server.address() as AddressInfo;
-          const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-          // Nothing outbound may come back to this server (with PORT=0, only now is its port known).
-          modules.outbound.addOwnPort(address.port);
-          resolve(`http://${shownHost}:${address.port}`);
-        });
-      });
+      if (proxyPort !== undefined) {
+        const proxyUrl = await dataPlane.start(proxyPort, env.PROXY_HOST ?? host);
+        modules.http.policy.addOwnPort(Number(new URL(proxyUrl).port)); // no loops through the data plane
+      }
+      const api = await listen(server, port, host);
+      // Nothing outbound may come back to this server (with PORT=0, only now is its port known).
+      modules.http.policy.addOwnPort(api.port);
+      return api.url;
     },
     stop() {
       stopping ??= (async () => {
@@ -143,12 +156,15 @@ export function createApp(deps: AppDeps): App {
         // never does would otherwise hold shutdown for ws' own 30 s close timeout).
         const idleSweeper = setInterval(() => server.closeIdleConnections(), 50);
         server.closeIdleConnections();
-        await Promise.race([Promise.all([closed, graphqlWs.close(), relay.close()]), deadline]);
+        await Promise.race([
+          Promise.all([closed, graphqlWs.close(), relay.close(), dataPlane.stop(deadline)]),
+          deadline,
+        ]);
         clearInterval(idleSweeper);
         for (const socket of graphqlWs.wss.clients) socket.terminate();
         relay.terminate();
         server.closeAllConnections();
-        await closed;
+        await Promise.all([closed, dataPlane.stop(deadline)]);
         await yoga.dispose();
         // No request is left: the modules stop in reverse order (proxies' NPM calls finish while
         // the event log is open; the monitor's last writes and the log's last entries come before

@@ -2,7 +2,7 @@ import type { TypedDocumentNode } from '@graphql-typed-document-node/core';
 import { type DocumentNode, print } from 'graphql';
 import type { Database } from '../../src/db/client.js';
 import { parseEnv } from '../../src/env.js';
-import { createLogger } from '../../src/lib/logger.js';
+import { createLogger, type Logger } from '../../src/lib/logger.js';
 import { generateToken, TokenVerifier } from '../../src/modules/auth/tokens.js';
 import { type App, createApp } from '../../src/server/app.js';
 import type { AppDeps } from '../../src/wiring.js';
@@ -20,6 +20,8 @@ export interface TestApp {
   token: string;
   db: Database;
   deps: AppDeps;
+  /** The data plane's base URL when started with `dataPlane: true`, else null. */
+  proxyUrl: string | null;
   /** POSTs a GraphQL operation with the admin token (or `token`, or none when null). */
   gql<T, V>(
     document: TypedDocumentNode<T, V> | DocumentNode | string,
@@ -34,7 +36,16 @@ export interface TestApp {
  * A real server on 127.0.0.1:0 over a database of its own; stopped after the test file. The
  * health monitor is off unless `env` turns it on, so scheduled checks never race a test's asserts.
  */
-export async function startTestApp(opts: { env?: Record<string, string>; db?: Database } = {}): Promise<TestApp> {
+export async function startTestApp(
+  opts: {
+    env?: Record<string, string>;
+    db?: Database;
+    /** Also start the data plane, on a free port of 127.0.0.1. */
+    dataPlane?: boolean;
+    /** Instead of a silent logger (to read the access log, for instance). */
+    log?: Logger;
+  } = {},
+): Promise<TestApp> {
   const token = generateToken();
   const env = parseEnv({
     NODE_ENV: 'test',
@@ -46,12 +57,12 @@ export async function startTestApp(opts: { env?: Record<string, string>; db?: Da
   const db = opts.db ?? (await createTestDatabase());
   const deps: AppDeps = {
     env,
-    log: createLogger(env.LOG_LEVEL),
+    log: opts.log ?? createLogger(env.LOG_LEVEL),
     database: db,
     tokens: new TokenVerifier(db.prisma, token),
   };
   const app = dispose(createApp(deps), (a) => a.stop());
-  const url = await app.start(0, '127.0.0.1');
+  const url = await app.start(0, '127.0.0.1', opts.dataPlane ? 0 : undefined);
   const authFetch: TestApp['fetch'] = (path, init = {}) => {
     const { token: given, ...rest } = init;
     const headers = new Headers(rest.headers);
@@ -65,6 +76,7 @@ export async function startTestApp(opts: { env?: Record<string, string>; db?: Da
     token,
     db,
     deps,
+    proxyUrl: app.dataPlane.url,
     fetch: authFetch,
     async gql(document, variables, gqlOpts = {}) {
       const query = typeof document === 'string' ? document : print(document);

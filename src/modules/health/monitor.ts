@@ -180,6 +180,20 @@ export class HealthMonitor {
     return this.stopping;
   }
 
+  /**
+   * A subject's status as the monitor holds it now (after the thresholds), in O(1) and without
+   * I/O: for the data plane, on every request. Undefined while the monitor does not track it
+   * (monitor off, not listed yet, or forgotten after a change).
+   */
+  statusOf(kind: HealthSubjectKind, id: string): HealthStatus | undefined {
+    return this.entries.get(keyOf(kind, id))?.state.status;
+  }
+
+  /** How long one round of checks takes: when a subject's status is next looked at, at the latest. */
+  get intervalMs(): number {
+    return this.schedule.interval;
+  }
+
   /** Live transitions of the given kinds (all when null or empty). */
   subscribe(kinds?: readonly HealthSubjectKind[] | null): AsyncIterableIterator<HealthStreamItem> {
     return this.hub.subscribe(kinds);

@@ -20,7 +20,13 @@ export const nodesModule = defineModule({
 });
 
 export { NodeCallBudget } from './budget.js';
-export { classifyNetworkError, describeNetworkError, NodeApiClient, type NodeEndpoint } from './clients/index.js';
+export {
+  classifyNetworkError,
+  describeNetworkError,
+  NodeApiClient,
+  type NodeEndpoint,
+  nodeOrigin,
+} from './clients/index.js';
 export type { NodeDirectory } from './directory.js';
 export { kindFromPathSegment, NODE_KINDS, type NodeKind } from './kinds.js';
 export { InfraNode } from './schema.js';

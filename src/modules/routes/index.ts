@@ -29,6 +29,7 @@ export const routesModule = defineModule({
 });
 
 export { RouteService } from './service.js';
+export type { ActiveRoute, HttpRoute, Route } from './types.js';
 
 /** The route registry as the environment configures it. */
 function createRouteService(deps: CoreDeps & { events: EventBus; health: HealthMonitor }): RouteService {

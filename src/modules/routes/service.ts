@@ -3,7 +3,7 @@ import type { Db } from '../../db/client.js';
 import type { Logger } from '../../lib/logger.js';
 import type { OutboundPolicy } from '../../lib/outbound.js';
 import type { EventBus } from '../events/index.js';
-import type { HealthMonitor } from '../health/index.js';
+import type { HealthMonitor, HealthStatus } from '../health/index.js';
 import { RouteHealthSource } from './health.js';
 import { type OriginLoaders, originLoaders } from './origins.js';
 import type { RouteProvider, RouteSink } from './providers/provider.js';
@@ -17,7 +17,7 @@ export interface RouteServiceOptions {
   providers: RouteProvider[];
   events: Pick<EventBus, 'emit'>;
   log: Logger;
-  health: Pick<HealthMonitor, 'forget' | 'relistSoon'>;
+  health: Pick<HealthMonitor, 'forget' | 'relistSoon' | 'statusOf' | 'intervalMs'>;
   /** HTTP for the file routes' health checks (through the outbound address policy). */
   agent: Dispatcher;
   /** The outbound address policy, for STREAM routes' TCP checks (HTTP ones go through `agent`). */
@@ -76,6 +76,24 @@ export class RouteService {
   /** A route by alias as written (any case, a trailing dot), EXCLUDED ones included. */
   find(alias: string): Route | null {
     return this.registry.find(alias) ?? null;
+  }
+
+  /**
+   * An active route's health as the monitor holds it now, without I/O (the data plane asks on
+   * every request): the proxy's or node's it was made from, else the route's own. UNKNOWN while it
+   * is not tracked (HEALTH_MONITOR=off, or not checked yet).
+   */
+  healthStatus(route: ActiveRoute): HealthStatus {
+    const { ref } = route;
+    const status = ref
+      ? this.options.health.statusOf(ref.kind === 'proxy' ? 'PROXY' : 'NODE', ref.id)
+      : this.options.health.statusOf('ROUTE', route.alias);
+    return status ?? 'UNKNOWN';
+  }
+
+  /** Seconds until an unhealthy route is checked again, at the latest (for `Retry-After`). */
+  get recheckSeconds(): number {
+    return Math.max(1, Math.ceil(this.options.health.intervalMs / 1000));
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,5 @@
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { sendError } from './respond.js';
 
 export interface ConnectionLimits {
@@ -60,4 +61,36 @@ export function bodyDeadline(req: IncomingMessage, res: ServerResponse, ms: numb
   const clear = () => clearTimeout(timer);
   req.once('end', clear);
   res.once('close', clear);
+}
+
+/**
+ * A request Node's parser refuses (malformed, both `Content-Length` and `Transfer-Encoding`,
+ * headers too large, too slow) gets a small JSON answer naming the reason, then the connection
+ * closes; nothing of it reaches a handler, let alone an upstream.
+ */
+export function answerClientErrors(server: Server): void {
+  server.on('clientError', (error: Error & { code?: string }, socket: Duplex) => {
+    // A response already under way on this connection, or a peer already gone: nothing to say.
+    const inProgress = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+    if (!socket.writable || inProgress || error.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    const [status, code, message] =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? [431, 'HEADERS_TOO_LARGE', 'the request headers are too large']
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? [408, 'REQUEST_TIMEOUT', 'the request headers did not arrive in time']
+          : [400, 'BAD_REQUEST', `malformed request: ${parseReason(error)}`];
+    const body = JSON.stringify({ error: { code, message } });
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+  });
+}
+
+/** llhttp's reason (`Transfer-Encoding can't be present with Content-Length`), without its prefix. */
+function parseReason(error: Error & { reason?: string }): string {
+  return (error.reason ?? error.message).replace(/^Parse Error: /, '');
 }

@@ -17,8 +17,39 @@ export function createMetrics() {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  const routeRequests = new Counter({
+    name: 'streamgate_route_requests_total',
+    help: 'Data plane requests by route (alias; empty when none matched) and status code',
+    labelNames: ['route', 'code'] as const,
+    registers: [registry],
+  });
+  const routeDuration = new Histogram({
+    name: 'streamgate_route_request_duration_seconds',
+    help: 'Data plane request duration by route, until the response is finished (upgrades: until the tunnel closes)',
+    labelNames: ['route'] as const,
+    buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  // The data plane's hot path: a labelled child per route (and code), looked up once.
+  const routeCounters = new Map<string, Counter.Internal>();
+  const routeHistograms = new Map<string, Histogram.Internal<'route'>>();
   return {
     registry,
+    observeRoute(route: string, code: number, seconds: number) {
+      const key = `${route} ${code}`;
+      let counter = routeCounters.get(key);
+      if (!counter) {
+        counter = routeRequests.labels(route, String(code));
+        routeCounters.set(key, counter);
+      }
+      counter.inc();
+      let histogram = routeHistograms.get(route);
+      if (!histogram) {
+        histogram = routeDuration.labels(route);
+        routeHistograms.set(route, histogram);
+      }
+      histogram.observe(seconds);
+    },
     observe(surface: string, method: string, status: number, seconds: number) {
       requests.inc({ surface, method, status: String(status) });
       duration.observe({ surface }, seconds);

@@ -4,10 +4,11 @@ import {
   classifyNetworkError,
   describeNetworkError,
   kindFromPathSegment,
-  NodeApiClient,
   type NodeDirectory,
   type NodeEndpoint,
+  nodeOrigin,
 } from '../../modules/nodes/index.js';
+import { forward, forwardedRequestHeaders, NODE_API } from './forward.js';
 import { sendError } from './respond.js';
 
 /**
@@ -15,21 +16,6 @@ import { sendError } from './respond.js';
  * API. The caller is authenticated before this runs; the node's address comes from the
  * NodeDirectory, which every change to a node updates before the change is acknowledged.
  */
-
-// Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection; `expect` is answered by us.
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
-// Our own credentials never reach a node; `host` is the node's, set by the HTTP client.
-const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'authorization', 'cookie', 'host', 'expect']);
 
 const PATH = /^\/proxy\/([^/?#]+)\/([^/?#]+)(\/[^?#]*)?(\?[^#]*)?$/;
 
@@ -62,16 +48,18 @@ export function createPassthrough({ nodes, agent, timeoutMs }: PassthroughOption
     }
     const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     try {
-      await new NodeApiClient(endpoint, agent).proxyRequest(
+      await forward(
+        agent,
         {
+          origin: nodeOrigin(endpoint),
           method: req.method ?? 'GET',
           path: target.upstreamPath,
-          headers: forwardedRequestHeaders(req),
+          headers: forwardedRequestHeaders(req, NODE_API.request),
           body: hasBody ? req : null,
           timeoutMs,
         },
         res,
-        untrustedResponseHeaders,
+        NODE_API.responseHeaders,
       );
     } catch (error) {
       if (res.destroyed) return; // the caller went away; nothing to answer
@@ -91,66 +79,4 @@ function safeParse(rawUrl: string) {
   } catch {
     return null; // malformed percent-encoding in the id
   }
-}
-
-/**
- * The caller's headers as they came (order, case, repeats), minus what must not reach the node,
- * plus `X-Forwarded-For` (the caller appended to any chain it sent) and our own `-Proto` and `-Host`.
- */
-function forwardedRequestHeaders(req: IncomingMessage): string[] {
-  const raw = req.rawHeaders;
-  const listedInConnection = connectionTokens(req.headers.connection);
-  const headers: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i] as string;
-    const lower = name.toLowerCase();
-    if (NOT_FORWARDED.has(lower) || lower.startsWith('x-forwarded-') || listedInConnection?.has(lower)) continue;
-    headers.push(name, raw[i + 1] as string);
-  }
-  const client = req.socket.remoteAddress ?? '';
-  const prior = req.headers['x-forwarded-for'];
-  headers.push('x-forwarded-for', prior ? `${prior}, ${client}` : client, 'x-forwarded-proto', 'http');
-  if (req.headers.host) headers.push('x-forwarded-host', req.headers.host);
-  return headers;
-}
-
-/**
- * A node's answer is served on our origin but is not ours to trust: no cookies for our origin, no
- * content sniffing, and a sandbox CSP, so a page a node returns cannot script against
- * StreamGate in an operator's browser. Replaces whatever the node said about the two headers.
- */
-function untrustedResponseHeaders(raw: string[]): string[] {
-  const headers = withoutHopByHop(raw, UNTRUSTED);
-  headers.push('x-content-type-options', 'nosniff', 'content-security-policy', 'sandbox');
-  return headers;
-}
-
-const UNTRUSTED = new Set(['set-cookie', 'x-content-type-options', 'content-security-policy']);
-
-/**
- * The node's raw headers minus hop-by-hop ones, including those its `Connection` header names:
- * they describe the node→StreamGate connection, not ours to the caller (RFC 9110 §7.6.1).
- */
-function withoutHopByHop(raw: string[], alsoDropped: ReadonlySet<string>): string[] {
-  const connection: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    if ((raw[i] as string).toLowerCase() === 'connection') connection.push(raw[i + 1] as string);
-  }
-  const listedInConnection = connectionTokens(connection.join(','));
-  const headers: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const lower = (raw[i] as string).toLowerCase();
-    if (HOP_BY_HOP.has(lower) || alsoDropped.has(lower) || listedInConnection?.has(lower)) continue;
-    headers.push(raw[i] as string, raw[i + 1] as string);
-  }
-  return headers;
-}
-
-/**
- * Header names listed in a `Connection` header, lower-cased; undefined when it lists none beyond
- * the usual `keep-alive`/`close` (the common case, kept cheap).
- */
-function connectionTokens(connection: string | undefined): Set<string> | undefined {
-  if (!connection || connection === 'keep-alive' || connection === 'close') return undefined;
-  return new Set(connection.split(',').map((h) => h.trim().toLowerCase()));
 }

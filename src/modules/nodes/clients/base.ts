@@ -1,6 +1,4 @@
-import type { ServerResponse } from 'node:http';
 import { isIPv6 } from 'node:net';
-import type { Readable } from 'node:stream';
 import { type Dispatcher, errors } from 'undici';
 import { describeError, errorCode } from '../../../lib/errors.js';
 
@@ -21,17 +19,6 @@ export interface PingOutcome {
   error?: string;
 }
 
-export interface ProxyRequest {
-  method: string;
-  /** Path and query exactly as they go on the wire (`/a%2Fb?x=1&x=2`). */
-  path: string;
-  /** Flat `[name, value, name, value, …]` like node:http's `rawHeaders`: order, case and repeats kept. */
-  headers: string[];
-  body: Readable | null;
-  /** Longest wait for the response headers, and for each chunk of the body. */
-  timeoutMs: number;
-}
-
 export const PING_TIMEOUT_MS = 5_000;
 /** A ping's answer is its status; a longer body than this is not read to the end. */
 const PING_MAX_BODY_BYTES = 64 * 1024;
@@ -50,6 +37,12 @@ export class NodeApiError extends Error {
   }
 }
 
+/** `http://host:apiPort` of a node's API (IPv6 hosts bracketed). */
+export function nodeOrigin(endpoint: NodeEndpoint): string {
+  const host = isIPv6(endpoint.host) ? `[${endpoint.host}]` : endpoint.host;
+  return `http://${host}:${endpoint.apiPort}`;
+}
+
 export class NodeApiClient {
   readonly origin: string;
 
@@ -59,8 +52,7 @@ export class NodeApiClient {
     /** Bounds answers by what is left of an operation's budget (NodeCallBudget), when there is one. */
     protected readonly meter?: AnswerMeter,
   ) {
-    const host = isIPv6(endpoint.host) ? `[${endpoint.host}]` : endpoint.host;
-    this.origin = `http://${host}:${endpoint.apiPort}`;
+    this.origin = nodeOrigin(endpoint);
   }
 
   /**
@@ -114,74 +106,6 @@ export class NodeApiClient {
             started.abort(new errors.RequestAbortedError());
           },
           onResponseEnd: () => settle(),
-          onResponseError: (_, error) => settle(error),
-        },
-      );
-    });
-  }
-
-  /**
-   * Streams a request to the node and the node's answer into `res`: `responseHeaders` gets the
-   * node's raw headers (flat pairs, original case) and returns those to write. Body chunks go through as they arrive, with backpressure in
-   * both directions; nothing is buffered. Resolves once the answer is complete; rejects with
-   * undici's error when the call fails, before or after the head was written (the caller decides
-   * what is left to do). `res` closing early, i.e. the caller going away, aborts the call at any
-   * stage, including while the node has not answered yet.
-   *
-   * A bare undici dispatch handler rather than `dispatcher.stream()`: this is the passthrough's hot
-   * path, and stream() needs an AbortController per request (plus its listeners), an AsyncResource
-   * and finished() on top; it also hides the raw headers and reason phrase (bench/passthrough.ts).
-   */
-  proxyRequest(
-    request: ProxyRequest,
-    res: ServerResponse,
-    responseHeaders: (rawHeaders: string[]) => string[],
-  ): Promise<void> {
-    return new Promise((resolve, reject) => {
-      let controller: Dispatcher.DispatchController | undefined;
-      let settled = false;
-      const callerLeft = () => {
-        if (!settled) controller?.abort(new errors.RequestAbortedError());
-      };
-      const resume = () => controller?.resume();
-      const settle = (error?: Error) => {
-        settled = true;
-        res.off('close', callerLeft);
-        res.off('drain', resume);
-        if (error) reject(error);
-        else resolve();
-      };
-      res.once('close', callerLeft);
-      this.dispatcher.dispatch(
-        {
-          origin: this.origin,
-          path: request.path,
-          method: request.method as Dispatcher.HttpMethod,
-          headers: request.headers,
-          body: request.body,
-          headersTimeout: request.timeoutMs,
-          bodyTimeout: request.timeoutMs,
-        },
-        {
-          onRequestStart(started) {
-            controller = started;
-            if (res.destroyed) started.abort(new errors.RequestAbortedError());
-          },
-          onResponseStart(started, statusCode, headers, statusMessage) {
-            if (statusCode < 200) return; // informational (103 Early Hints…): only the final answer goes back
-            const head = responseHeaders(flatHeaders(started.rawHeaders, headers));
-            if (statusMessage) res.writeHead(statusCode, statusMessage, head);
-            else res.writeHead(statusCode, head);
-            res.on('drain', resume);
-          },
-          onResponseData(started, chunk) {
-            // Stop reading from the node until the caller has taken what is queued.
-            if (!res.write(chunk)) started.pause();
-          },
-          onResponseEnd() {
-            res.end();
-            settle();
-          },
           onResponseError: (_, error) => settle(error),
         },
       );
@@ -263,14 +187,6 @@ export interface AnswerMeter {
   /** Counts bytes as they arrive; false when they do not fit in what is left. */
   consume(bytes: number): boolean;
   overflow(): Error;
-}
-
-/** Headers as flat `[name, value, …]` strings, from undici's raw ones when it kept them. */
-function flatHeaders(raw: Dispatcher.DispatchController['rawHeaders'], parsed: Record<string, unknown>): string[] {
-  if (Array.isArray(raw)) return raw.map((v: Buffer | string) => (typeof v === 'string' ? v : v.toString('latin1')));
-  return Object.entries(parsed).flatMap(([name, value]) =>
-    (Array.isArray(value) ? value : [value]).flatMap((v) => (v === undefined ? [] : [name, String(v)])),
-  );
 }
 
 export type NetworkFailure = 'timeout' | 'unreachable' | 'forbidden';
