@@ -135,8 +135,10 @@ async function serve(
     url = await app.start();
   } catch (error) {
     await app.stop();
-    if ((error as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw error;
-    process.stderr.write(`streamgate: port ${env.PORT} on ${env.HOST} is already in use; set PORT to a free one\n`);
+    const { code, port } = error as NodeJS.ErrnoException & { port?: number };
+    if (code !== 'EADDRINUSE') throw error;
+    const [name, host] = port === env.PROXY_PORT ? ['PROXY_PORT', env.PROXY_HOST ?? env.HOST] : ['PORT', env.HOST];
+    process.stderr.write(`streamgate: port ${port} on ${host} is already in use; set ${name} to a free one\n`);
     return 1;
   }
   // Only once listening: a token printed by a start that then fails would be lost for good.
@@ -155,7 +157,13 @@ async function serve(
     });
   }
   log.info(
-    { url, database: database.engine, location: database.location, startupMs: Math.round(performance.now()) },
+    {
+      url,
+      ...(app.dataPlane.url ? { dataPlane: app.dataPlane.url } : {}),
+      database: database.engine,
+      location: database.location,
+      startupMs: Math.round(performance.now()),
+    },
     'StreamGate ready',
   );
   return new Promise((resolve) => {

@@ -419,6 +419,31 @@ describe('streamgate serve on the embedded database', { timeout: TIMEOUT }, () =
     expect(await gql(first.url, LIST_STREAMERS, first.token)).toMatchObject({ status: 200 });
   });
 
+  it('serves the data plane on PROXY_PORT, and names PROXY_PORT when that port is taken', async () => {
+    const proxyPort = await closedPort();
+    const server = await serve(await migratedDir(), { PROXY_PORT: String(proxyPort), HOST: '127.0.0.1' });
+    try {
+      const ready = logs(server.cli.stdout).find((l) => l.msg === 'StreamGate ready');
+      expect(ready?.dataPlane).toBe(`http://127.0.0.1:${proxyPort}`);
+      const res = await fetch(`http://127.0.0.1:${proxyPort}/`);
+      expect(res.status).toBe(404); // no route for 127.0.0.1: the data plane answered
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('ROUTE_NOT_FOUND');
+
+      // A second instance on another DATA_DIR and API port, but the same PROXY_PORT.
+      const second = spawnCli(['serve'], {
+        DATA_DIR: await migratedDir(),
+        PORT: String(await closedPort()),
+        HOST: '127.0.0.1',
+        PROXY_PORT: String(proxyPort),
+      });
+      const { code } = await within(second.exited, 30_000, 'the second process giving up', second);
+      expect(code).toBe(1);
+      expect(second.stderr).toContain(`port ${proxyPort} on 127.0.0.1 is already in use; set PROXY_PORT to a free one`);
+    } finally {
+      await stop(server);
+    }
+  });
+
   it('stops at once, exit 1, when its data-directory lock is taken away', async () => {
     const server = await serving();
     await rm(join(server.dir, 'streamgate.lock'), { recursive: true });

@@ -13,7 +13,9 @@ export async function startBenchStreamGate(opts: {
   host: string;
   env?: Record<string, string>;
   seed?: (database: Database) => Promise<void>;
-}): Promise<{ url: string; database: Database }> {
+  /** Also start the data plane on a free port (`proxyUrl`). */
+  dataPlane?: boolean;
+}): Promise<{ url: string; proxyUrl: string | null; database: Database }> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { applyMigrations } = await import('../../src/db/migrate.js');
   const { pgliteConnection } = await import('../../src/db/sql.js');
@@ -34,5 +36,6 @@ export async function startBenchStreamGate(opts: {
     database,
     tokens: new TokenVerifier(database.prisma, BENCH_TOKEN),
   });
-  return { url: await app.start(0, opts.host), database };
+  const url = await app.start(0, opts.host, opts.dataPlane ? 0 : undefined);
+  return { url, proxyUrl: app.dataPlane.url, database };
 }
