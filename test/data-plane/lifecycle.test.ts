@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,6 +39,31 @@ describe('data plane lifecycle', () => {
     const res = await dataPlaneClient(on.app.dataPlane.url as string).send('nothing.example.test');
     expect(res.statusCode).toBe(404);
     await res.body.dump();
+  });
+
+  it("has the API port's pre-authentication limits: a silent connection is closed, connections per address are capped", async () => {
+    const t = await startTestApp({
+      env: { HEADERS_TIMEOUT_MS: '300', MAX_CONNECTIONS_PER_ADDRESS: '3' },
+      dataPlane: true,
+    });
+    const { port } = new URL(t.proxyUrl as string);
+    const open = () =>
+      new Promise<Socket>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () => resolve(socket));
+        socket.on('error', reject);
+      });
+    const closed = (socket: Socket) => new Promise<void>((resolve) => socket.once('close', () => resolve()));
+
+    const silent = await open();
+    const started = performance.now();
+    await closed(silent);
+    expect(performance.now() - started).toBeLessThan(2_000);
+
+    const held = [await open(), await open(), await open()];
+    const fourth = await open();
+    await closed(fourth); // dropped at once by the cap
+    expect(held.every((socket) => !socket.destroyed)).toBe(true);
+    for (const socket of held) socket.destroy();
   });
 
   it('lets a request in flight finish on stop, cuts open tunnels and takes nothing new', async () => {

@@ -151,6 +151,26 @@ describe('WebSocket upgrades', () => {
     expect(refusedByUpstream).toEqual({ status: 403, body: 'no, sir' });
   });
 
+  it('upgrades on a route made from a node for admins only, without forwarding their token', async () => {
+    const created = await t.gql<{ createCacheNode: { id: string } }, unknown>(
+      'mutation($input: CreateNodeInput!) { createCacheNode(input: $input) { id } }',
+      { input: { name: 'ws-node', host: '127.0.0.1', apiPort: upstream.port } },
+    );
+    expect(created.errors).toBeUndefined();
+    const anonymous = await refused('cache-ws-node');
+    expect(anonymous.status).toBe(401);
+    expect(JSON.parse(anonymous.body).error.code).toBe('UNAUTHENTICATED');
+
+    const ws = new WebSocket(`${t.proxyUrl?.replace('http', 'ws')}/admin`, {
+      headers: { host: 'cache-ws-node', authorization: `Bearer ${t.token}` },
+    });
+    dispose(ws, (w) => w.terminate());
+    await once(ws, 'open');
+    expect(upstream.lastRequest?.url).toBe('/admin');
+    expect(upstream.lastRequest?.headers.authorization).toBeUndefined();
+    ws.close();
+  });
+
   it('closes the tunnel when either side goes away', async () => {
     const ws = await connect('live');
     const [server] = [...upstream.wss.clients].slice(-1);
