@@ -8,8 +8,8 @@ import { readSse } from '../helpers/sse.js';
 import { sample, servicesOf, until } from './helpers.js';
 
 const EVENT_LOGGED = `
-  subscription EventLogged($minSeverity: Severity, $source: String) {
-    eventLogged(minSeverity: $minSeverity, source: $source) {
+  subscription EventLogged($minSeverity: Severity, $source: String, $after: String) {
+    eventLogged(minSeverity: $minSeverity, source: $source, after: $after) {
       id severity source type message details createdAt cursor actor { id name }
     }
   }
@@ -231,6 +231,53 @@ describe.each(['graphql-ws', 'sse'] as const)('eventLogged over %s', (transport)
       if (!page?.pageInfo.hasNextPage) break;
     }
     expect(missed).toEqual(['WARN #3', 'WARN #5', 'WARN #7']);
+  });
+});
+
+describe.each(['graphql-ws', 'sse'] as const)('eventLogged(after:) over %s', (transport) => {
+  it('replays what was stored after the cursor, then goes live, each entry once', async () => {
+    const first = await subscribe(transport, { minSeverity: 'WARN' });
+    await services.events.record(sample('WARN', 1));
+    await first.received.until(1);
+    first.close();
+    await until(() => services.events.subscriberCount === (open.get(app)?.size ?? 0));
+    const cursor = first.received.entries.at(-1)?.cursor;
+
+    for (let i = 2; i <= 4; i++) await services.events.record(sample('WARN', i));
+    services.events.emit(sample('DEBUG', 5)); // below the filter: never delivered
+    const resumed = await subscribe(transport, { minSeverity: 'WARN', after: cursor });
+    // Stored while the replay may still be reading: delivered once, by the replay or live.
+    const racing = services.events.record(sample('ERROR', 6));
+    await racing;
+    await services.events.record(sample('WARN', 7));
+    await resumed.received.until(5);
+    // A marker: once it arrived, nothing else is on its way.
+    await services.events.record(sample('ERROR', 8));
+    await resumed.received.until(6);
+    resumed.close();
+    // Closing is asynchronous: the next test counts the bus's subscribers.
+    await until(() => services.events.subscriberCount === (open.get(app)?.size ?? 0));
+    expect(resumed.received.entries.map((e) => e.message)).toEqual([
+      'WARN #2',
+      'WARN #3',
+      'WARN #4',
+      'ERROR #6',
+      'WARN #7',
+      'ERROR #8',
+    ]);
+  });
+
+  it('refuses an after that is not a catch-up cursor', async () => {
+    await services.events.record(sample('WARN', 1));
+    const page = await app.gql(CatchUp, { first: 1 });
+    const pageCursor = page.data?.events.pageInfo.endCursor;
+    expect(pageCursor).toBeTruthy();
+    for (const after of ['not-a-cursor', pageCursor]) {
+      const { received, close } = await subscribe(transport, { after });
+      await received.until(1);
+      close();
+      expect(received.results[0]?.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'after' });
+    }
   });
 });
 

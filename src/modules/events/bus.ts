@@ -5,6 +5,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { Page } from '../../lib/pagination.js';
 import { type EventFilter, LiveSubscription } from './live.js';
 import { type EventsArgs, listEvents } from './query.js';
+import { resumeAfter } from './resume.js';
 import { deleteOlderThan, insertEvents, lastStoredSeq } from './store.js';
 import { type Actor, type AppEvent, atLeast, type EventLogEntry, type Severity } from './types.js';
 
@@ -134,6 +135,14 @@ export class EventBus {
     if (this.closed) subscription.end();
     else this.subscribers.add(subscription);
     return subscription;
+  }
+
+  /**
+   * Stored entries after a catch-up cursor, then live ones, with no gap and no duplicate
+   * (`eventLogged(after:)`, resume.ts). A cursor that is not a catch-up cursor is BAD_USER_INPUT.
+   */
+  resume(filter: EventFilter, after: string): AsyncIterableIterator<EventLogEntry | Overflow> {
+    return resumeAfter(this, filter, after);
   }
 
   /**

@@ -69,10 +69,21 @@ builder.subscriptionField('eventLogged', (t) =>
       'Every event as it happens (stored or not), in order, filtered by minimum severity and source. A ' +
       'subscriber that falls more than 10,000 entries behind gets one error (SUBSCRIBER_TOO_SLOW) and the end ' +
       'of the stream; it resumes with `events(after: <cursor of the last entry it saw>)`.',
-    args: { minSeverity: t.arg({ type: SeverityEnum }), source: t.arg.string() },
+    args: {
+      minSeverity: t.arg({ type: SeverityEnum }),
+      source: t.arg.string(),
+      after: t.arg.string({
+        description:
+          'Resume: the catch-up cursor (`EventLogEntry.cursor`) of the last entry seen. What was stored after ' +
+          'it comes first (oldest first, same filters), then the live stream, with no gap and no entry twice. ' +
+          'Entries below EVENT_LOG_MIN_SEVERITY are never stored, so those missed are not replayed.',
+      }),
+    },
     authScopes: { viewer: true },
-    subscribe: (_root, { minSeverity, source }, ctx) =>
-      ctx.events.subscribe({ minSeverity, source: parseSource(source) }),
+    subscribe: (_root, { minSeverity, source, after }, ctx) => {
+      const filter = { minSeverity, source: parseSource(source) };
+      return after == null ? ctx.events.subscribe(filter) : ctx.events.resume(filter, after);
+    },
     resolve: (entry) =>
       unlessOverflow(entry, 'eventLogged', 'resume with events(after: <cursor of the last entry seen>)'),
   }),
