@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { createStreamGateClient, type StreamGateClient } from '@streamgate/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { eventually } from '../helpers/eventually.js';
@@ -19,24 +20,19 @@ let t: TestApp;
 let a: FakeNode;
 let b: FakeNode;
 let client: ReturnType<typeof dataPlaneClient>;
+let sg: StreamGateClient;
 let dir: string;
 let routesFile: string;
 
 /** A proxy to a fake node's `/echo` (what its validation GETs must answer 2xx). */
 async function createProxy(domain: string, node: FakeNode): Promise<string> {
-  const destination = `${node.url}/echo`;
-  const res = await t.gql<{ createProxy: { proxy: { id: string } | null } }, unknown>(
-    'mutation($input: CreateProxyInput!) { createProxy(input: $input) { proxy { id } } }',
-    { input: { domain, destination } },
-  );
-  const id = res.data?.createProxy.proxy?.id;
-  if (!id) throw new Error(`proxy ${domain} not created: ${JSON.stringify(res)}`);
-  return id;
+  const { createProxy } = await sg.createProxy({ input: { domain, destination: `${node.url}/echo` } });
+  if (!createProxy.proxy) throw new Error(`proxy ${domain} not created: ${JSON.stringify(createProxy.validation)}`);
+  return createProxy.proxy.id;
 }
 
 async function deleteProxy(id: string): Promise<void> {
-  const res = await t.gql('mutation($id: ID!) { deleteProxy(id: $id) }', { id });
-  expect(res.errors).toBeUndefined();
+  await sg.deleteProxy({ id });
 }
 
 /** Which fake node answered a request for `host` (by its echo of the port it listens on). */
@@ -57,6 +53,7 @@ beforeAll(async () => {
   routesFile = join(dir, 'routes.yaml');
   await writeRoutes(routesFile, [httpRoute('filed', a.url), httpRoute('other', b.url)]);
   t = await startTestApp({ env: { ROUTES_FILE: routesFile }, dataPlane: true });
+  sg = createStreamGateClient({ url: t.url, token: t.token });
   client = dataPlaneClient(t.proxyUrl as string);
 });
 
@@ -71,14 +68,7 @@ describe('live route changes', () => {
     expect(await reached('shop.example.test')).toBe(a);
     expect(await reached('SHOP.example.test.:80')).toBe(a);
 
-    const res = await t.gql(
-      'mutation($id: ID!, $input: UpdateProxyInput!) { updateProxy(id: $id, input: $input) { proxy { id } } }',
-      {
-        id,
-        input: { destination: `${b.url}/echo` },
-      },
-    );
-    expect(res.errors).toBeUndefined();
+    await sg.updateProxy({ id, input: { destination: `${b.url}/echo` } });
     expect(await reached('shop.example.test')).toBe(b);
 
     await deleteProxy(id);
@@ -94,12 +84,10 @@ describe('live route changes', () => {
   });
 
   it('serves a node route to admins only, without forwarding their token', async () => {
-    const created = await t.gql<{ createCacheNode: { id: string } }, unknown>(
-      'mutation($input: CreateNodeInput!) { createCacheNode(input: $input) { id } }',
-      { input: { name: 'edge1', host: '127.0.0.1', apiPort: a.port } },
-    );
-    const id = created.data?.createCacheNode.id as string;
-    expect(id).toBeDefined();
+    const { createCacheNode } = await sg.createCacheNode({
+      input: { name: 'edge1', host: '127.0.0.1', apiPort: a.port },
+    });
+    const { id } = createCacheNode;
 
     const anonymous = await client.send('cache-edge1', '/echo/node');
     expect(anonymous.statusCode).toBe(401);
@@ -119,7 +107,7 @@ describe('live route changes', () => {
     expect(echo.headers.cookie).toBeUndefined();
     expect(admin.headers['content-security-policy']).toBe('sandbox');
 
-    await t.gql('mutation($id: ID!) { deleteCacheNode(id: $id) }', { id });
+    await sg.deleteCacheNode({ id });
     const gone = await client.send('cache-edge1', '/echo/node', { headers: { authorization: `Bearer ${t.token}` } });
     expect(gone.statusCode).toBe(404);
     await gone.body.dump();

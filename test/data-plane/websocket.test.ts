@@ -4,6 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createStreamGateClient } from '@streamgate/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import { startTestApp, type TestApp } from '../helpers/app.js';
@@ -152,11 +153,8 @@ describe('WebSocket upgrades', () => {
   });
 
   it('upgrades on a route made from a node for admins only, without forwarding their token', async () => {
-    const created = await t.gql<{ createCacheNode: { id: string } }, unknown>(
-      'mutation($input: CreateNodeInput!) { createCacheNode(input: $input) { id } }',
-      { input: { name: 'ws-node', host: '127.0.0.1', apiPort: upstream.port } },
-    );
-    expect(created.errors).toBeUndefined();
+    const sg = createStreamGateClient({ url: t.url, token: t.token });
+    await sg.createCacheNode({ input: { name: 'ws-node', host: '127.0.0.1', apiPort: upstream.port } });
     const anonymous = await refused('cache-ws-node');
     expect(anonymous.status).toBe(401);
     expect(JSON.parse(anonymous.body).error.code).toBe('UNAUTHENTICATED');
