@@ -1,54 +1,28 @@
+import type { CreateProxyMutation, StreamGateClient, StreamGateError, UpdateProxyInput } from '@streamgate/client';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { codes, startTestApp, type TestApp } from '../helpers/app.js';
 import { eventually } from '../helpers/eventually.js';
+import { rejection, sdkClient } from '../helpers/sdk.js';
 import { closedPort, startUpstream, type Upstream } from './helpers.js';
 
 /** Proxies without Nginx Proxy Manager: validation gates every write; the event log has each change. */
 
-const PROXY_FIELDS = 'id domain destination sslCertificateId npmHostId health { status checkedAt latencyMs detail }';
-const PAYLOAD = `proxy { ${PROXY_FIELDS} } validation { ok steps { name ok durationMs detail hint } }`;
-
-interface Step {
-  name: string;
-  ok: boolean;
-  durationMs: number;
-  detail: string | null;
-  hint: string | null;
-}
-interface ProxyShape {
-  id: string;
-  domain: string;
-  destination: string;
-  sslCertificateId: number | null;
-  npmHostId: number | null;
-  health: { status: string; checkedAt: string | null; latencyMs: number | null; detail: string | null };
-}
-interface Payload {
-  proxy: ProxyShape | null;
-  validation: { ok: boolean; steps: Step[] };
-}
-
 let t: TestApp;
+let sg: StreamGateClient;
 let upstream: Upstream;
 
 beforeAll(async () => {
   t = await startTestApp();
+  sg = sdkClient(t);
   upstream = await startUpstream();
 });
 
-async function create(domain: string, destination: string) {
-  return t.gql<{ createProxy: Payload }, unknown>(
-    `mutation($input: CreateProxyInput!) { createProxy(input: $input) { ${PAYLOAD} } }`,
-    { input: { domain, destination } },
-  );
-}
+type Proxy = NonNullable<CreateProxyMutation['createProxy']['proxy']>;
 
-async function update(id: string, input: Record<string, unknown>) {
-  return t.gql<{ updateProxy: Payload }, unknown>(
-    `mutation($id: ID!, $input: UpdateProxyInput!) { updateProxy(id: $id, input: $input) { ${PAYLOAD} } }`,
-    { id, input },
-  );
-}
+const create = async (domain: string, destination: string) =>
+  (await sg.createProxy({ input: { domain, destination } })).createProxy;
+const update = async (id: string, input: UpdateProxyInput) => (await sg.updateProxy({ id, input })).updateProxy;
+const read = async (id: string) => (await sg.proxy({ id })).proxy;
 
 async function proxyCount(): Promise<number> {
   return t.db.prisma.proxy.count();
@@ -66,30 +40,25 @@ async function auditTypes(): Promise<{ type: string; actorName: string | null; d
 describe('createProxy', () => {
   it('validates, saves the proxy normalised, and logs who created it', async () => {
     const before = (await auditTypes()).length;
-    const res = await create('Media.Example.COM.', `http://127.0.0.1:${upstream.port}`);
-    expect(res.errors).toBeUndefined();
-    const payload = res.data?.createProxy;
-    expect(payload?.validation.ok).toBe(true);
-    expect(payload?.validation.steps.map((s) => [s.name, s.ok])).toEqual([
+    const payload = await create('Media.Example.COM.', `http://127.0.0.1:${upstream.port}`);
+    expect(payload.validation.ok).toBe(true);
+    expect(payload.validation.steps.map((s) => [s.name, s.ok])).toEqual([
       ['SYNTAX', true],
       ['DNS', true],
       ['TCP', true],
       ['HTTP', true],
     ]);
-    expect(payload?.proxy).toMatchObject({
+    expect(payload.proxy).toMatchObject({
       domain: 'media.example.com',
       destination: `http://127.0.0.1:${upstream.port}/`,
       sslCertificateId: null,
       npmHostId: null,
       health: { status: 'UNKNOWN', checkedAt: null },
     });
-    const id = payload?.proxy?.id as string;
-    const read = await t.gql(`query($id: ID!) { proxy(id: $id) { ${PROXY_FIELDS} } }`, { id });
-    expect(read.data).toEqual({ proxy: payload?.proxy });
-    const list = await t.gql<{ proxies: { edges: { node: { id: string } }[] } }, unknown>(
-      '{ proxies(first: 100) { edges { node { id } } pageInfo { hasNextPage } } }',
-    );
-    expect(list.data?.proxies.edges.map((e) => e.node.id)).toContain(id);
+    const id = payload.proxy?.id as string;
+    expect(await read(id)).toEqual(payload.proxy);
+    const { proxies } = await sg.proxies({ first: 100 });
+    expect(proxies.edges.map((e) => e.node.id)).toContain(id);
 
     const audit = (await auditTypes()).slice(before);
     expect(audit).toEqual([
@@ -109,10 +78,8 @@ describe('createProxy', () => {
   it('creates nothing when validation fails, and says why in the payload', async () => {
     const before = await proxyCount();
     const port = await closedPort();
-    const res = await create('dead.example.com', `http://127.0.0.1:${port}/`);
-    expect(res.errors).toBeUndefined();
-    expect(res.data?.createProxy.proxy).toBeNull();
-    const validation = res.data?.createProxy.validation as Payload['validation'];
+    const { proxy, validation } = await create('dead.example.com', `http://127.0.0.1:${port}/`);
+    expect(proxy).toBeNull();
     expect(validation.ok).toBe(false);
     expect(validation.steps.map((s) => [s.name, s.ok])).toEqual([
       ['SYNTAX', true],
@@ -124,40 +91,44 @@ describe('createProxy', () => {
     );
 
     const syntax = await create('bad.example.com', 'ftp://127.0.0.1/file');
-    expect(syntax.data?.createProxy.proxy).toBeNull();
-    expect(syntax.data?.createProxy.validation.steps.map((s) => [s.name, s.ok])).toEqual([['SYNTAX', false]]);
+    expect(syntax.proxy).toBeNull();
+    expect(syntax.validation.steps.map((s) => [s.name, s.ok])).toEqual([['SYNTAX', false]]);
     expect(await proxyCount()).toBe(before);
   });
 
   it('refuses a domain that is not a host name, before any probe', async () => {
     const hits = upstream.paths.length;
     for (const domain of ['not a domain', '10.0.0.1', '-bad.example.com', '', `${'a'.repeat(64)}.example.com`]) {
-      const res = await create(domain, upstream.url);
-      expect(codes(res), domain).toEqual(['BAD_USER_INPUT']);
-      expect(res.errors?.[0]?.extensions?.field).toBe('input.domain');
+      const error = await rejection(create(domain, upstream.url));
+      expect(error.code, domain).toBe('BAD_USER_INPUT');
+      expect(error.field).toBe('input.domain');
     }
     expect(upstream.paths.length, 'no destination was probed').toBe(hits);
   });
 
   it('refuses a domain already taken, whatever its case: CONFLICT, nothing created', async () => {
     const first = await create('taken.example.com', upstream.url);
-    expect(first.data?.createProxy.proxy?.domain).toBe('taken.example.com');
+    expect(first.proxy?.domain).toBe('taken.example.com');
     const before = await proxyCount();
     const hits = upstream.paths.length;
-    const again = await create('TAKEN.example.com', upstream.url);
-    expect(codes(again)).toEqual(['CONFLICT']);
-    expect(again.errors?.[0]?.message).toBe('a proxy for taken.example.com already exists');
-    expect(again.errors?.[0]?.extensions?.field).toBe('input.domain');
+    const again = await rejection(create('TAKEN.example.com', upstream.url));
+    expect(again.code).toBe('CONFLICT');
+    expect(again.message).toBe('a proxy for taken.example.com already exists');
+    expect(again.field).toBe('input.domain');
     expect(await proxyCount()).toBe(before);
     expect(upstream.paths.length, 'a taken domain is refused before validation').toBe(hits);
   });
 
   it('two creates of the same domain at once: one wins, the other is CONFLICT', async () => {
-    const [a, b] = await Promise.all([
-      create('race.example.com', upstream.url),
-      create('race.example.com', upstream.url),
-    ]);
-    const outcomes = [a, b].map((r) => (r.data?.createProxy.proxy ? 'created' : codes(r)[0])).sort();
+    const outcomes = await Promise.all(
+      [1, 2].map(() =>
+        create('race.example.com', upstream.url).then(
+          (payload) => (payload.proxy ? 'created' : 'not created'),
+          (error: StreamGateError) => error.code,
+        ),
+      ),
+    );
+    outcomes.sort();
     expect(outcomes).toEqual(['CONFLICT', 'created']);
     expect(await t.db.prisma.proxy.count({ where: { domain: 'race.example.com' } })).toBe(1);
   });
@@ -166,16 +137,14 @@ describe('createProxy', () => {
 describe('updateProxy', () => {
   it('a domain-only change is not re-validated; a destination change is, and resets health', async () => {
     const created = await create('move.example.com', upstream.url);
-    const id = created.data?.createProxy.proxy?.id as string;
+    const id = created.proxy?.id as string;
     // Observed healthy at the first destination.
     await t.app.services.health.checkAll();
-    const checked = await t.gql<{ proxy: ProxyShape }, unknown>(`{ proxy(id: "${id}") { ${PROXY_FIELDS} } }`);
-    expect(checked.data?.proxy.health.status).toBe('HEALTHY');
+    expect((await read(id))?.health.status).toBe('HEALTHY');
 
     const renamed = await update(id, { domain: 'moved.example.com' });
-    expect(renamed.errors).toBeUndefined();
-    expect(renamed.data?.updateProxy.validation).toEqual({ ok: true, steps: [] });
-    expect(renamed.data?.updateProxy.proxy).toMatchObject({
+    expect(renamed.validation).toEqual({ ok: true, steps: [] });
+    expect(renamed.proxy).toMatchObject({
       domain: 'moved.example.com',
       health: { status: 'HEALTHY' },
     });
@@ -183,14 +152,13 @@ describe('updateProxy', () => {
     // The same destination spelled differently is no change at all: nothing written, nothing logged.
     const stored = await t.db.prisma.proxy.findUniqueOrThrow({ where: { id } });
     const same = await update(id, { destination: `HTTP://127.0.0.1:${upstream.port}` });
-    expect(same.data?.updateProxy.validation).toEqual({ ok: true, steps: [] });
+    expect(same.validation).toEqual({ ok: true, steps: [] });
     expect((await t.db.prisma.proxy.findUniqueOrThrow({ where: { id } })).updatedAt).toEqual(stored.updatedAt);
 
     const other = await startUpstream();
     const moved = await update(id, { destination: other.url });
-    expect(moved.errors).toBeUndefined();
-    expect(moved.data?.updateProxy.validation.steps.map((s) => s.name)).toEqual(['SYNTAX', 'DNS', 'TCP', 'HTTP']);
-    expect(moved.data?.updateProxy.proxy).toMatchObject({
+    expect(moved.validation.steps.map((s) => s.name)).toEqual(['SYNTAX', 'DNS', 'TCP', 'HTTP']);
+    expect(moved.proxy).toMatchObject({
       destination: other.url,
       health: { status: 'UNKNOWN', checkedAt: null },
     });
@@ -204,18 +172,14 @@ describe('updateProxy', () => {
   });
 
   it('a destination that fails validation changes nothing', async () => {
-    const created = await create('keep.example.com', upstream.url);
-    const proxy = created.data?.createProxy.proxy as ProxyShape;
+    const proxy = (await create('keep.example.com', upstream.url)).proxy as Proxy;
     const res = await update(proxy.id, { domain: 'kept.example.com', destination: 'http://nowhere.invalid/' });
-    expect(res.errors).toBeUndefined();
-    expect(res.data?.updateProxy.proxy).toBeNull();
-    expect(res.data?.updateProxy.validation.steps.map((s) => [s.name, s.ok])).toEqual([
+    expect(res.proxy).toBeNull();
+    expect(res.validation.steps.map((s) => [s.name, s.ok])).toEqual([
       ['SYNTAX', true],
       ['DNS', false],
     ]);
-    expect(res.data?.updateProxy.validation.steps[1]?.hint).toBe(
-      'Domain cannot be resolved. Check DNS settings or use an IP address.',
-    );
+    expect(res.validation.steps[1]?.hint).toBe('Domain cannot be resolved. Check DNS settings or use an IP address.');
     expect(await t.db.prisma.proxy.findUnique({ where: { id: proxy.id } })).toMatchObject({
       domain: 'keep.example.com',
       destination: upstream.url,
@@ -223,55 +187,49 @@ describe('updateProxy', () => {
   });
 
   it("another proxy's domain is CONFLICT; bad input and unknown ids are clear errors", async () => {
-    const a = (await create('one.example.com', upstream.url)).data?.createProxy.proxy as ProxyShape;
+    const a = (await create('one.example.com', upstream.url)).proxy as Proxy;
     await create('two.example.com', upstream.url);
-    expect(codes(await update(a.id, { domain: 'Two.Example.com' }))).toEqual(['CONFLICT']);
-    expect(codes(await update(a.id, {}))).toEqual(['BAD_USER_INPUT']);
-    expect(codes(await update(a.id, { domain: 'no spaces.example.com' }))).toEqual(['BAD_USER_INPUT']);
-    expect(codes(await update('0191e0a0-0000-7000-8000-000000000001', { domain: 'x.example.com' }))).toEqual([
-      'NOT_FOUND',
-    ]);
-    expect(codes(await update('not-an-id', { domain: 'x.example.com' }))).toEqual(['NOT_FOUND']);
+    const code = async (id: string, input: UpdateProxyInput) => (await rejection(update(id, input))).code;
+    expect(await code(a.id, { domain: 'Two.Example.com' })).toBe('CONFLICT');
+    expect(await code(a.id, {})).toBe('BAD_USER_INPUT');
+    expect(await code(a.id, { domain: 'no spaces.example.com' })).toBe('BAD_USER_INPUT');
+    expect(await code('0191e0a0-0000-7000-8000-000000000001', { domain: 'x.example.com' })).toBe('NOT_FOUND');
+    expect(await code('not-an-id', { domain: 'x.example.com' })).toBe('NOT_FOUND');
     expect((await t.db.prisma.proxy.findUnique({ where: { id: a.id } }))?.domain).toBe('one.example.com');
   });
 });
 
 describe('deleteProxy', () => {
   it('removes it everywhere and logs it; a second delete is NOT_FOUND', async () => {
-    const proxy = (await create('gone.example.com', upstream.url)).data?.createProxy.proxy as ProxyShape;
+    const proxy = (await create('gone.example.com', upstream.url)).proxy as Proxy;
     await t.app.services.health.checkAll();
     expect(t.app.services.health.stats().subjects).toBeGreaterThan(0);
-    const res = await t.gql(`mutation { deleteProxy(id: "${proxy.id}") }`);
-    expect(res.data).toEqual({ deleteProxy: proxy.id });
-    expect((await t.gql(`{ proxy(id: "${proxy.id}") { id } }`)).data).toEqual({ proxy: null });
+    expect(await sg.deleteProxy({ id: proxy.id })).toEqual({ deleteProxy: proxy.id });
+    expect(await read(proxy.id)).toBeNull();
     const audit = (await auditTypes()).at(-1);
     expect(audit).toEqual({
       type: 'proxy.deleted',
       actorName: 'ADMIN_TOKEN',
       details: { id: proxy.id, domain: 'gone.example.com', destination: upstream.url, npmHostId: null },
     });
-    expect(codes(await t.gql(`mutation { deleteProxy(id: "${proxy.id}") }`))).toEqual(['NOT_FOUND']);
+    expect((await rejection(sg.deleteProxy({ id: proxy.id }))).code).toBe('NOT_FOUND');
     // Its domain is free again.
-    expect((await create('gone.example.com', upstream.url)).data?.createProxy.proxy?.domain).toBe('gone.example.com');
+    expect((await create('gone.example.com', upstream.url)).proxy?.domain).toBe('gone.example.com');
   });
 });
 
 describe('validateProxy', () => {
   it('reports every step and creates nothing', async () => {
     const before = await proxyCount();
-    const res = await t.gql<{ validateProxy: Payload['validation'] }, unknown>(
-      'mutation($d: String!) { validateProxy(input: { destination: $d }) { ok steps { name ok durationMs detail hint } } }',
-      { d: upstream.url },
-    );
-    expect(res.data?.validateProxy.ok).toBe(true);
-    expect(res.data?.validateProxy.steps.every((s) => s.hint === null && s.durationMs >= 0)).toBe(true);
-    const failed = await t.gql<{ validateProxy: Payload['validation'] }, unknown>(
-      'mutation { validateProxy(input: { destination: "http://user:pw@127.0.0.1/" }) { ok steps { name ok detail } } }',
-    );
-    expect(failed.data?.validateProxy).toMatchObject({ ok: false, steps: [{ name: 'SYNTAX', ok: false }] });
+    const { validateProxy } = await sg.validateProxy({ input: { destination: upstream.url } });
+    expect(validateProxy.ok).toBe(true);
+    expect(validateProxy.steps.every((s) => s.hint === null && s.durationMs >= 0)).toBe(true);
+    const failed = await sg.validateProxy({ input: { destination: 'http://user:pw@127.0.0.1/' } });
+    expect(failed.validateProxy).toMatchObject({ ok: false, steps: [{ name: 'SYNTAX', ok: false }] });
     expect(await proxyCount()).toBe(before);
   });
 
+  // Protocol level (no Authorization header at all): a raw request, not the SDK.
   it('needs a token', async () => {
     const res = await t.gql(
       'mutation { validateProxy(input: { destination: "http://127.0.0.1/" }) { ok } }',
@@ -288,17 +246,15 @@ describe('validateProxy', () => {
 describe('health of proxies', () => {
   it('checks each destination like a node: transitions are events, health is on the proxy', async () => {
     const flaky = await startUpstream(200);
-    const proxy = (await create('flaky.example.com', flaky.url)).data?.createProxy.proxy as ProxyShape;
+    const proxy = (await create('flaky.example.com', flaky.url)).proxy as Proxy;
     const health = t.app.services.health;
     await health.checkAll();
-    const read = async () =>
-      (await t.gql<{ proxy: ProxyShape }, unknown>(`{ proxy(id: "${proxy.id}") { ${PROXY_FIELDS} } }`)).data?.proxy;
-    expect((await read())?.health).toMatchObject({ status: 'HEALTHY', detail: 'HTTP 200' });
+    expect((await read(proxy.id))?.health).toMatchObject({ status: 'HEALTHY', detail: 'HTTP 200' });
     expect(flaky.paths.at(-1)).toBe('/');
 
     flaky.status = 503;
     for (let i = 0; i < 3; i++) await health.checkAll(); // the failure threshold (3)
-    const after = await read();
+    const after = await read(proxy.id);
     expect(after?.health.status).toBe('UNHEALTHY');
     expect(after?.health.detail).toContain('503');
 
@@ -320,23 +276,20 @@ describe('health of proxies', () => {
   });
 
   it('a deleted proxy is dropped from the monitor at once', async () => {
-    const proxy = (await create('dropped.example.com', upstream.url)).data?.createProxy.proxy as ProxyShape;
+    const proxy = (await create('dropped.example.com', upstream.url)).proxy as Proxy;
     const health = t.app.services.health;
     await health.checkAll();
     const subjects = health.stats().subjects;
-    await t.gql(`mutation { deleteProxy(id: "${proxy.id}") }`);
+    await sg.deleteProxy({ id: proxy.id });
     expect(health.stats().subjects).toBe(subjects - 1);
   });
 });
 
 describe('allProxies without Nginx Proxy Manager', () => {
   it("is StreamGate's proxies alone, and says sync is off", async () => {
-    const res = await t.gql<
-      { allProxies: { items: { source: string; readOnly: boolean; inSync: boolean | null }[]; npm: unknown } },
-      unknown
-    >('{ allProxies { items { source readOnly inSync proxy { id } } npm { enabled reachable error } } }');
-    expect(res.data?.allProxies.npm).toEqual({ enabled: false, reachable: null, error: null });
-    const items = res.data?.allProxies.items ?? [];
+    const { allProxies } = await sg.allProxies();
+    expect(allProxies.npm).toEqual({ enabled: false, reachable: null, error: null });
+    const { items } = allProxies;
     expect(items.length).toBe(await proxyCount());
     expect(items.every((i) => i.source === 'STREAMGATE' && !i.readOnly && i.inSync === null)).toBe(true);
   });

@@ -1,10 +1,12 @@
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { RoutesQueryVariables, StreamGateClient } from '@streamgate/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { codes, startTestApp, type TestApp } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { eventually } from '../helpers/eventually.js';
+import { rejection, sdkClient } from '../helpers/sdk.js';
 import { closedPort, startUpstream, type Upstream } from '../proxies/helpers.js';
 
 /**
@@ -14,25 +16,10 @@ import { closedPort, startUpstream, type Upstream } from '../proxies/helpers.js'
  * through the file watcher, so those do.
  */
 
-interface RouteShape {
-  alias: string;
-  kind: string;
-  provider: string;
-  origin: string;
-  upstreamUrl: string | null;
-  host: string | null;
-  listenPort: number | null;
-  excludedReason: string | null;
-  proxy: { id: string; domain: string } | null;
-  node: { id: string; name: string; __typename: string } | null;
-  health: { status: string; latencyMs: number | null; detail: string | null };
-}
-const ROUTE_FIELDS =
-  'alias kind provider origin upstreamUrl host listenPort excludedReason proxy { id domain } ' +
-  'node { __typename id name } health { status latencyMs detail }';
 const API_PORT = 46123;
 
 let t: TestApp;
+let sg: StreamGateClient;
 const queries = { total: 0 };
 let upstream: Upstream;
 let dir: string;
@@ -45,29 +32,18 @@ async function writeRoutes(...lines: string[]): Promise<void> {
   await rename(next, routesFile);
 }
 
-async function routes(args = ''): Promise<RouteShape[]> {
-  const res = await t.gql<{ routes: RouteShape[] }, unknown>(`{ routes${args} { ${ROUTE_FIELDS} } }`);
-  expect(res.errors).toBeUndefined();
-  return res.data?.routes ?? [];
+async function routes(filter: RoutesQueryVariables = {}) {
+  return (await sg.routes(filter)).routes;
 }
 
-async function route(alias: string): Promise<RouteShape | null> {
-  const res = await t.gql<{ route: RouteShape | null }, unknown>(
-    `query($alias: String!) { route(alias: $alias) { ${ROUTE_FIELDS} } }`,
-    { alias },
-  );
-  expect(res.errors).toBeUndefined();
-  return res.data?.route ?? null;
+async function route(alias: string) {
+  return (await sg.route({ alias })).route;
 }
 
 async function createProxy(domain: string, destination: string): Promise<string> {
-  const res = await t.gql<{ createProxy: { proxy: { id: string } | null } }, unknown>(
-    'mutation($input: CreateProxyInput!) { createProxy(input: $input) { proxy { id } validation { ok } } }',
-    { input: { domain, destination } },
-  );
-  const id = res.data?.createProxy.proxy?.id;
-  if (!id) throw new Error(`proxy ${domain} not created: ${JSON.stringify(res)}`);
-  return id;
+  const { createProxy } = await sg.createProxy({ input: { domain, destination } });
+  if (!createProxy.proxy) throw new Error(`proxy ${domain} not created: ${JSON.stringify(createProxy.validation)}`);
+  return createProxy.proxy.id;
 }
 
 async function routeEvents(type: string) {
@@ -102,6 +78,7 @@ beforeAll(async () => {
     db,
     env: { ROUTES_FILE: routesFile, PORT: String(API_PORT), EVENT_LOG_MIN_SEVERITY: 'INFO' },
   });
+  sg = sdkClient(t);
 });
 
 afterAll(async () => {
@@ -110,7 +87,7 @@ afterAll(async () => {
 
 describe('providers', () => {
   it('loads the routes file before start() resolves', async () => {
-    const file = await routes('(provider: "file")');
+    const file = await routes({ provider: 'file' });
     expect(file.map((r) => [r.alias, r.kind, r.upstreamUrl, r.listenPort])).toEqual([
       ['grafana', 'HTTP', `http://127.0.0.1:${upstream.port}/`, null],
       ['rtmp-in', 'STREAM', `tcp://127.0.0.1:${upstream.port}`, 41935],
@@ -128,23 +105,18 @@ describe('providers', () => {
     });
 
     const other = await startUpstream();
-    const updated = await t.gql<{ updateProxy: { proxy: { id: string } | null } }, unknown>(
-      'mutation($id: ID!, $input: UpdateProxyInput!) { updateProxy(id: $id, input: $input) { proxy { id } } }',
-      { id, input: { destination: other.url } },
-    );
-    expect(updated.errors).toBeUndefined();
+    await sg.updateProxy({ id, input: { destination: other.url } });
     expect((await route('shop.example.test'))?.upstreamUrl).toBe(other.url);
 
-    await t.gql('mutation($id: ID!) { deleteProxy(id: $id) }', { id });
+    await sg.deleteProxy({ id });
     expect(await route('shop.example.test')).toBeNull();
   });
 
   it('makes every node a route to its API, alias {kind}-{name}, linked to the node', async () => {
-    const res = await t.gql<{ createCacheNode: { id: string } }, unknown>(
-      'mutation($input: CreateNodeInput!) { createCacheNode(input: $input) { id } }',
-      { input: { name: 'edge-1', host: '127.0.0.1', apiPort: upstream.port } },
-    );
-    const id = res.data?.createCacheNode.id;
+    const { createCacheNode } = await sg.createCacheNode({
+      input: { name: 'edge-1', host: '127.0.0.1', apiPort: upstream.port },
+    });
+    const { id } = createCacheNode;
     expect(await route('cache-edge-1')).toMatchObject({
       kind: 'HTTP',
       provider: 'nodes',
@@ -152,25 +124,17 @@ describe('providers', () => {
       node: { __typename: 'CacheNode', id, name: 'edge-1' },
       proxy: null,
     });
-    await t.gql('mutation($id: ID!, $input: UpdateNodeInput!) { updateCacheNode(id: $id, input: $input) { id } }', {
-      id,
-      input: { name: 'edge-2' },
-    });
+    await sg.updateCacheNode({ id, input: { name: 'edge-2' } });
     expect(await route('cache-edge-1')).toBeNull();
     expect((await route('cache-edge-2'))?.node?.id).toBe(id);
-    await t.gql('mutation($id: ID!) { deleteCacheNode(id: $id) }', { id });
+    await sg.deleteCacheNode({ id });
     expect(await route('cache-edge-2')).toBeNull();
   });
 
   it('groups routes by provider in precedence order', async () => {
     await createProxy('group.example.test', upstream.url);
-    await t.gql('mutation($input: CreateNodeInput!) { createSlbNode(input: $input) { id } }', {
-      input: { name: 'lb-1', host: '127.0.0.1', apiPort: upstream.port },
-    });
-    const res = await t.gql<{ routesByProvider: { provider: string; routes: { alias: string }[] }[] }, unknown>(
-      '{ routesByProvider { provider routes { alias } } }',
-    );
-    const groups = res.data?.routesByProvider ?? [];
+    await sg.createSlbNode({ input: { name: 'lb-1', host: '127.0.0.1', apiPort: upstream.port } });
+    const groups = (await sg.routesByProvider()).routesByProvider;
     expect(groups.map((g) => g.provider)).toEqual(['file', 'proxies', 'nodes']);
     expect(groups[0]?.routes.map((r) => r.alias)).toEqual(['grafana', 'rtmp-in']);
     expect(groups[1]?.routes.map((r) => r.alias)).toContain('group.example.test');
@@ -184,10 +148,10 @@ describe('providers', () => {
   });
 
   it('filters by kind, and refuses a provider that does not exist', async () => {
-    const streams = await routes('(kind: STREAM)');
+    const streams = await routes({ kind: 'STREAM' });
     expect(streams.map((r) => r.alias)).toEqual(['rtmp-in']);
-    const res = await t.gql('{ routes(provider: "docker") { alias } }');
-    expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'provider' });
+    const error = await rejection(sg.routes({ provider: 'docker' }));
+    expect(error).toMatchObject({ code: 'BAD_USER_INPUT', field: 'provider' });
   });
 });
 
@@ -203,7 +167,7 @@ describe('exclusion and the routes file changing', () => {
       `    upstream: ${upstream.url}`,
     );
     await eventually(async () => expect((await route('dup.example.test'))?.provider).toBe('file'));
-    const excluded = (await routes('(kind: EXCLUDED)')).find((r) => r.alias === 'dup.example.test');
+    const excluded = (await routes({ kind: 'EXCLUDED' })).find((r) => r.alias === 'dup.example.test');
     expect(excluded).toMatchObject({ provider: 'proxies', origin: `proxy ${proxyId}`, proxy: { id: proxyId } });
     expect(excluded?.excludedReason).toBe(
       'alias "dup.example.test" is already taken by HTTP route "dup.example.test" (file, routes.yaml:line 4)',
@@ -238,21 +202,21 @@ describe('exclusion and the routes file changing', () => {
   });
 
   it('keeps the previous routes when the file is malformed, says which line in an ERROR event, and recovers', async () => {
-    const before = (await routes('(provider: "file")')).map((r) => r.alias);
+    const before = (await routes({ provider: 'file' })).map((r) => r.alias);
     await writeRoutes('routes:', '  - alias: grafana', '    alias: twice', `    upstream: ${upstream.url}`);
     await eventually(async () => expect(await routeEvents('routes.source_invalid')).not.toHaveLength(0));
     const [event] = await routeEvents('routes.source_invalid');
     expect(event).toMatchObject({ severity: 'ERROR', source: 'routes' });
     expect(event?.details).toMatchObject({ provider: 'file', file: routesFile, line: 3 });
-    expect((await routes('(provider: "file")')).map((r) => r.alias)).toEqual(before);
+    expect((await routes({ provider: 'file' })).map((r) => r.alias)).toEqual(before);
 
     await writeRoutes('routes:', '  - alias: fixed', `    upstream: ${upstream.url}`);
-    await eventually(async () => expect((await routes('(provider: "file")')).map((r) => r.alias)).toEqual(['fixed']));
+    await eventually(async () => expect((await routes({ provider: 'file' })).map((r) => r.alias)).toEqual(['fixed']));
   });
 
   it('removes the file’s routes, with an INFO event, when the file disappears; the others stay', async () => {
     await rm(routesFile);
-    await eventually(async () => expect(await routes('(provider: "file")')).toEqual([]));
+    await eventually(async () => expect(await routes({ provider: 'file' })).toEqual([]));
     // The event is emitted (stored by the bus's next write), not recorded: wait for it to be stored.
     await eventually(async () => expect(await routeEvents('routes.source_removed')).not.toHaveLength(0));
     const [event] = await routeEvents('routes.source_removed');
@@ -308,18 +272,13 @@ describe('health per route', () => {
   it('reads the rows behind a whole list of routes in a fixed number of statements (no N+1)', async () => {
     const count = async () => {
       const before = queries.total;
-      const res = await t.gql<{ routes: unknown[] }, unknown>(
-        '{ routes { alias proxy { id } node { id } health { status } } }',
-      );
-      expect(res.errors).toBeUndefined();
-      return { statements: queries.total - before, routes: res.data?.routes.length ?? 0 };
+      const { routes } = await sg.routes();
+      return { statements: queries.total - before, routes: routes.length };
     };
     const few = await count();
     for (let i = 0; i < 4; i++) await createProxy(`many-${i}.example.test`, upstream.url);
     for (let i = 0; i < 4; i++) {
-      await t.gql('mutation($input: CreateNodeInput!) { createCacheNode(input: $input) { id } }', {
-        input: { name: `many-${i}`, host: '127.0.0.1', apiPort: upstream.port },
-      });
+      await sg.createCacheNode({ input: { name: `many-${i}`, host: '127.0.0.1', apiPort: upstream.port } });
     }
     const many = await count();
     expect(many.routes).toBe(few.routes + 8);
@@ -329,6 +288,7 @@ describe('health per route', () => {
 });
 
 describe('auth', () => {
+  // Protocol level (no Authorization header at all): a raw request, not the SDK.
   it('needs a token for the route queries', async () => {
     const res = await t.gql('{ routes { alias } }', undefined, { token: null });
     expect(codes(res)).toContain('UNAUTHENTICATED');

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { createStreamGateClient, RelayClosedError, StreamGateError } from '@streamgate/client';
+import { RelayClosedError } from '@streamgate/client';
 import { beforeAll, describe, expect, it } from 'vitest';
-import WebSocket from 'ws';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { eventually } from '../helpers/eventually.js';
 import { startFakeNode } from '../helpers/fake-node.js';
-import { dispose } from '../helpers/leftovers.js';
+import { rejection, sdkClient } from '../helpers/sdk.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
@@ -15,26 +14,7 @@ import { startTcpProxy } from '../helpers/tcp-proxy.js';
 
 let t: TestApp;
 
-function client(opts: { url?: string; token?: string } = {}) {
-  const sdk = createStreamGateClient({
-    url: opts.url ?? t.url,
-    token: opts.token ?? t.token,
-    webSocketImpl: WebSocket,
-    reconnect: { minDelayMs: 50, maxDelayMs: 200 },
-  });
-  return dispose(sdk, (c) => c.close());
-}
-
-/** The first error a promise rejects with (failing if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<StreamGateError> {
-  try {
-    await promise;
-  } catch (error) {
-    expect(error).toBeInstanceOf(StreamGateError);
-    return error as StreamGateError;
-  }
-  throw new Error('expected a rejection');
-}
+const client = (opts: { url?: string; token?: string } = {}) => sdkClient(t, opts);
 
 beforeAll(async () => {
   t = await startTestApp();
