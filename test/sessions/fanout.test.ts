@@ -4,7 +4,7 @@ import { startTestApp, type TestApp } from '../helpers/app.js';
 import { countQueries, createTestDatabase } from '../helpers/db.js';
 import { graphqlWsClient } from '../helpers/graphql-ws.js';
 import {
-  EndSession,
+  endSession,
   type FrameResult,
   newSession,
   operator,
@@ -94,7 +94,7 @@ describe('fan-out', () => {
       expect(times.every((t, i) => Number.isFinite(t) && (i === 0 || t >= (times[i - 1] ?? 0)))).toBe(true);
     }
 
-    await app.gql(EndSession, { id: s.sessionId });
+    await endSession(app, s.sessionId);
     expect((await Promise.all(raw.map((p) => p.closed))).map((c) => c.code)).toEqual([4410, 4410, 4410]);
     await Promise.all(graphql.map((sub) => sub.done));
     expect(graphql.map((sub) => sub.errors)).toEqual(graphql.map(() => []));

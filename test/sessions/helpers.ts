@@ -1,32 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import type { StreamGateClient } from '@streamgate/client';
 import type { Client } from 'graphql-ws';
 import WebSocket from 'ws';
-import { graphql } from '../generated/gql.js';
 import type { TestApp } from '../helpers/app.js';
 import { dispose } from '../helpers/leftovers.js';
+import { sdkClient } from '../helpers/sdk.js';
 import { readSse } from '../helpers/sse.js';
-
-export const CreateSession = graphql(`
-  mutation CreateSession($clientId: UUID!) {
-    createSession(clientId: $clientId) {
-      sessionId streamKey wsUrl status
-      session { id clientId status wsUrl createdAt startedAt finishedAt operators { userId } }
-    }
-  }
-`);
-
-export const SessionState = graphql(`
-  query SessionState($id: ID!) {
-    session(id: $id) {
-      id status startedAt finishedAt framesRelayed bytesRelayed operatorConnects operatorDisconnects
-      operators { userId joinedAt connected }
-    }
-  }
-`);
-
-export const EndSession = graphql(`
-  mutation EndSession($id: ID!) { endSession(id: $id) { id status finishedAt framesRelayed bytesRelayed } }
-`);
 
 export const STREAM_FRAMES = `
   subscription Frames($sessionId: ID!) {
@@ -40,20 +19,31 @@ export interface NewSession {
   streamKey: string;
 }
 
+/** One SDK client per test app (the admin token), for the helpers below. */
+const clients = new WeakMap<TestApp, StreamGateClient>();
+export function sdkOf(app: TestApp): StreamGateClient {
+  let client = clients.get(app);
+  if (!client) {
+    client = sdkClient(app);
+    clients.set(app, client);
+  }
+  return client;
+}
+
 export async function newSession(app: TestApp): Promise<NewSession> {
   const clientId = randomUUID();
-  const res = await app.gql(CreateSession, { clientId });
-  const payload = res.data?.createSession;
-  if (!payload) throw new Error(`createSession failed: ${JSON.stringify(res.errors)}`);
-  return { sessionId: payload.sessionId, clientId, streamKey: payload.streamKey };
+  const { createSession } = await sdkOf(app).createSession({ clientId });
+  return { sessionId: createSession.sessionId, clientId, streamKey: createSession.streamKey };
 }
 
 export async function sessionState(app: TestApp, id: string) {
-  const res = await app.gql(SessionState, { id });
-  if (res.errors) throw new Error(JSON.stringify(res.errors));
-  const session = res.data?.session;
+  const { session } = await sdkOf(app).session({ id });
   if (!session) throw new Error(`no session ${id}`);
   return session;
+}
+
+export async function endSession(app: TestApp, id: string) {
+  return (await sdkOf(app).endSession({ id })).endSession;
 }
 
 export { eventually } from '../helpers/eventually.js';

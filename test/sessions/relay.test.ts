@@ -8,7 +8,7 @@ import { CloseCode } from '../../src/modules/sessions/close-codes.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { graphqlWsClient } from '../helpers/graphql-ws.js';
 import {
-  EndSession,
+  endSession,
   eventually,
   newSession,
   operator,
@@ -75,8 +75,8 @@ describe('session lifecycle', () => {
     await waiting(s.sessionId);
     expect(op.isOpen).toBe(true);
 
-    const ended = await app.gql(EndSession, { id: s.sessionId });
-    expect(ended.data?.endSession).toMatchObject({
+    const ended = await endSession(app, s.sessionId);
+    expect(ended).toMatchObject({
       status: 'FINISHED',
       framesRelayed: prime.frames + 2,
       bytesRelayed: prime.bytes + 8,
@@ -129,8 +129,8 @@ describe('session lifecycle', () => {
     })();
     await Promise.all([ops[0]?.receivedCount(20), overWs.receivedCount(5), overSse.receivedCount(5)]);
 
-    const ended = await app.gql(EndSession, { id: s.sessionId });
-    expect(ended.data?.endSession.status).toBe('FINISHED');
+    const ended = await endSession(app, s.sessionId);
+    expect(ended.status).toBe('FINISHED');
     const closes = await Promise.all([pub.closed, ...ops.map((o) => o.closed)]);
     expect(closes.map((c) => c.code)).toEqual([4410, 4410, 4410]);
     await Promise.all([overWs.done, overSse.done]);
@@ -140,7 +140,7 @@ describe('session lifecycle', () => {
 
     // The count at the end is final: what was relayed, and nothing after.
     const finished = await sessionState(app, s.sessionId);
-    expect(finished.framesRelayed).toBe(ended.data?.endSession.framesRelayed);
+    expect(finished.framesRelayed).toBe(ended.framesRelayed);
     expect(finished.framesRelayed).toBeGreaterThan(ops[0]?.received.length ?? Infinity);
     const row = await app.db.prisma.session.findUniqueOrThrow({ where: { id: s.sessionId } });
     expect(Number(row.framesRelayed)).toBe(finished.framesRelayed);

@@ -1,31 +1,13 @@
+import type { StreamGateClient, UpdateSettingsInput } from '@streamgate/client';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/graphql/context.js';
 import { createLogger } from '../../src/lib/logger.js';
 import { EventBus } from '../../src/modules/events/bus.js';
 import { type Settings, SettingsService } from '../../src/modules/settings/service.js';
 import { servicesOf } from '../events/helpers.js';
-import { graphql } from '../generated/gql.js';
-import type { UpdateSettingsInput } from '../generated/graphql.js';
-import { codes, startTestApp, type TestApp } from '../helpers/app.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
 import { dispose } from '../helpers/leftovers.js';
-
-const SettingsQuery = graphql(`
-  query SettingsNow {
-    settings { staleThresholdDays healthCheckIntervalSeconds healthFailureThreshold healthSuccessThreshold sslCertificateId }
-  }
-`);
-const UpdateSettings = graphql(`
-  mutation UpdateSettings($input: UpdateSettingsInput!) {
-    updateSettings(input: $input) {
-      staleThresholdDays healthCheckIntervalSeconds healthFailureThreshold healthSuccessThreshold sslCertificateId
-    }
-  }
-`);
-const AuditTrail = graphql(`
-  query SettingsAudit {
-    events(source: "system") { edges { node { type severity message details actor { id name } } } }
-  }
-`);
+import { rejection, sdkClient } from '../helpers/sdk.js';
 
 const DEFAULTS = {
   staleThresholdDays: 7,
@@ -36,9 +18,11 @@ const DEFAULTS = {
 };
 
 let app: TestApp;
+let sg: StreamGateClient;
 let services: Context;
 beforeAll(async () => {
   app = await startTestApp();
+  sg = sdkClient(app);
   services = await servicesOf(app);
 });
 beforeEach(async () => {
@@ -47,26 +31,33 @@ beforeEach(async () => {
   await app.db.prisma.eventLog.deleteMany();
 });
 
-const update = (input: UpdateSettingsInput) => app.gql(UpdateSettings, { input });
-const audit = async () => (await app.gql(AuditTrail)).data?.events.edges.map((e) => e?.node) ?? [];
+const update = async (input: UpdateSettingsInput) => (await sg.updateSettings({ input })).updateSettings;
+const current = async () => (await sg.settings()).settings;
+/** The system's entries of the event log, as a client reads them (without ids, cursors and times). */
+const audit = async () =>
+  (await sg.events({ source: 'system' })).events.edges.map(({ node: { type, severity, message, details, actor } }) => ({
+    type,
+    severity,
+    message,
+    details,
+    actor,
+  }));
 
 describe('settings', () => {
   it('reads the defaults the migration created', async () => {
-    const res = await app.gql(SettingsQuery);
-    expect(res.data?.settings).toEqual(DEFAULTS);
+    expect(await current()).toEqual(DEFAULTS);
   });
 
   it('changes only the given fields, and clears sslCertificateId with null', async () => {
     const first = await update({ staleThresholdDays: 14, healthFailureThreshold: 5, sslCertificateId: 42 });
-    expect(first.errors).toBeUndefined();
-    expect(first.data?.updateSettings).toEqual({
+    expect(first).toEqual({
       ...DEFAULTS,
       staleThresholdDays: 14,
       healthFailureThreshold: 5,
       sslCertificateId: 42,
     });
     await update({ sslCertificateId: null });
-    expect((await app.gql(SettingsQuery)).data?.settings).toEqual({
+    expect(await current()).toEqual({
       ...DEFAULTS,
       staleThresholdDays: 14,
       healthFailureThreshold: 5,
@@ -117,7 +108,7 @@ describe('settings', () => {
       throw new Error('listener bug');
     });
     const stop = services.settings.onChange((s) => heard.push(s.staleThresholdDays));
-    expect((await update({ staleThresholdDays: 3 })).errors).toBeUndefined();
+    expect((await update({ staleThresholdDays: 3 })).staleThresholdDays).toBe(3);
     stopBad();
     stop();
     expect(heard).toEqual([3]);
@@ -134,22 +125,21 @@ describe('settings', () => {
     [{ staleThresholdDays: null }, 'input.staleThresholdDays'],
     [{ healthCheckIntervalSeconds: 10, healthFailureThreshold: 0 }, 'input.healthFailureThreshold'],
   ])('rejects %j with BAD_USER_INPUT naming %s, changing nothing', async (input, field) => {
-    const res = await update(input);
-    expect(codes(res)).toEqual(['BAD_USER_INPUT']);
-    expect(res.errors?.[0]?.extensions?.field).toBe(field);
-    expect((await app.gql(SettingsQuery)).data?.settings).toEqual(DEFAULTS);
+    const error = await rejection(update(input));
+    expect(error).toMatchObject({ code: 'BAD_USER_INPUT', field });
+    expect(await current()).toEqual(DEFAULTS);
     expect(await audit()).toEqual([]);
   });
 
   it('accepts the bounds themselves', async () => {
-    const res = await update({
+    const bounds = {
       staleThresholdDays: 3650,
       healthCheckIntervalSeconds: 1,
       healthFailureThreshold: 100,
       healthSuccessThreshold: 1,
       sslCertificateId: 1,
-    });
-    expect(res.errors).toBeUndefined();
+    };
+    expect(await update(bounds)).toEqual(bounds);
   });
 });
 
