@@ -1,3 +1,4 @@
+import type { Role, StreamGateClient, StreamGateError } from '@streamgate/client';
 import { buildSchema, findBreakingChanges } from 'graphql';
 import { createClient } from 'graphql-ws';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +8,7 @@ import { schema } from '../src/schema.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { eventually } from './helpers/eventually.js';
 import { dispose } from './helpers/leftovers.js';
+import { rejection, sdkClient } from './helpers/sdk.js';
 import { newSession, operator } from './sessions/helpers.js';
 
 /** The token API exactly as issue 18 gives it: clients are written against this shape. */
@@ -22,26 +24,25 @@ const ISSUE_SDL = `
   }
 `;
 
-interface Created {
-  createApiToken: { token: string; apiToken: { id: string; name: string; role: string; expiresAt: string | null } };
-}
-const CREATE = `mutation($name: String!, $role: Role!, $expiresAt: DateTime) {
-  createApiToken(name: $name, role: $role, expiresAt: $expiresAt) { token apiToken { id name role expiresAt } } }`;
-const REVOKE = 'mutation($id: ID!) { revokeApiToken(id: $id) { id name role } }';
-const codes = (res: { errors?: { extensions?: { code?: string; field?: string } }[] }) =>
-  (res.errors ?? []).map((e) => e.extensions?.code);
-
 describe('token management', () => {
   let t: TestApp;
+  let sg: StreamGateClient;
   beforeAll(async () => {
     t = await startTestApp();
+    sg = sdkClient(t);
   });
 
-  const create = async (name: string, role: string, expiresAt?: string) => {
-    const res = await t.gql<Created, unknown>(CREATE, { name, role, expiresAt });
-    expect(res.errors).toBeUndefined();
-    return res.data?.createApiToken as Created['createApiToken'];
-  };
+  const create = async (name: string, role: Role, expiresAt?: string) =>
+    (await sg.createApiToken({ name, role, expiresAt })).createApiToken;
+  const revoke = async (id: string) => (await sg.revokeApiToken({ id })).revokeApiToken;
+  /** Whether a call with `token` is served; else the HTTP status and code of its refusal. */
+  const servedWith = async (token: string) =>
+    sdkClient(t, { token })
+      .settings()
+      .then(
+        () => 'served',
+        (error: StreamGateError) => `${error.status} ${error.code}`,
+      );
   const ws = (token: string) => {
     const client = createClient({
       url: `${t.url.replace('http', 'ws')}/graphql`,
@@ -87,12 +88,12 @@ describe('token management', () => {
 
   it('refuses a bad name, a past expiry and a name in use, writing nothing', async () => {
     const before = await t.db.prisma.apiToken.count();
-    const bad = await t.gql(CREATE, { name: ' has space', role: 'VIEWER' });
-    expect(bad.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'name' });
-    const past = await t.gql(CREATE, { name: 'late', role: 'VIEWER', expiresAt: '2020-01-01T00:00:00Z' });
-    expect(past.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'expiresAt' });
+    const bad = await rejection(create(' has space', 'VIEWER'));
+    expect(bad).toMatchObject({ code: 'BAD_USER_INPUT', field: 'name' });
+    const past = await rejection(create('late', 'VIEWER', '2020-01-01T00:00:00Z'));
+    expect(past).toMatchObject({ code: 'BAD_USER_INPUT', field: 'expiresAt' });
     await create('taken', 'OPERATOR');
-    expect(codes(await t.gql(CREATE, { name: 'taken', role: 'ADMIN' }))).toEqual(['CONFLICT']);
+    expect((await rejection(create('taken', 'ADMIN'))).code).toBe('CONFLICT');
     expect(await t.db.prisma.apiToken.count()).toBe(before + 1);
   });
 
@@ -109,46 +110,41 @@ describe('token management', () => {
     expect((await row()).lastUsedAt?.getTime()).toBeGreaterThan(Date.now() - 60_000);
     // The app's service remembers every authenticated request the same way.
     await t.db.prisma.apiToken.update({ where: { id: apiToken.id }, data: { lastUsedAt: null } });
-    expect((await t.gql('{ settings { staleThresholdDays } }', {}, { token })).errors).toBeUndefined();
+    expect(await servedWith(token)).toBe('served');
     await t.app.services.auth.flushUsage();
     expect((await row()).lastUsedAt).not.toBeNull();
   });
 
   it('revoking refuses the next request and closes the token’s graphql-ws and relay connections with 4403', async () => {
     const { token, apiToken } = await create('revoked-op', 'OPERATOR');
-    expect((await t.gql('{ settings { staleThresholdDays } }', {}, { token })).status).toBe(200);
+    expect(await servedWith(token)).toBe('served');
     const socket = ws(token);
     await socket.opened;
     const s = await newSession(t);
     const watcher = operator(t, s, 'watcher', { header: `Bearer ${token}` });
     await watcher.opened;
-    await eventually(async () =>
-      expect((await t.gql(`{ session(id: "${s.sessionId}") { operatorConnects } }`)).data).toEqual({
-        session: { operatorConnects: 1 },
-      }),
-    );
+    await eventually(async () => expect((await sg.session({ id: s.sessionId })).session?.operatorConnects).toBe(1));
 
-    const res = await t.gql<{ revokeApiToken: { id: string } }, unknown>(REVOKE, { id: apiToken.id });
-    expect(res.data?.revokeApiToken).toEqual({ id: apiToken.id, name: 'revoked-op', role: 'OPERATOR' });
-    expect((await t.gql('{ settings { staleThresholdDays } }', {}, { token })).status).toBe(401);
+    expect(await revoke(apiToken.id)).toMatchObject({ id: apiToken.id, name: 'revoked-op', role: 'OPERATOR' });
+    expect(await servedWith(token)).toBe('401 UNAUTHENTICATED');
     expect(await socket.closed).toBe(4403);
     expect((await watcher.closed).code).toBe(4403);
     const logged = await t.db.prisma.eventLog.findFirst({ where: { type: 'auth.token_revoked' } });
     expect(logged).toMatchObject({ actorName: 'ADMIN_TOKEN', details: { name: 'revoked-op', closedConnections: 2 } });
-    expect((await t.gql(REVOKE, { id: apiToken.id })).data).toEqual({ revokeApiToken: null });
+    expect(await revoke(apiToken.id)).toBeNull();
   });
 
   it('an expired token is refused, and its open connections are closed at the next re-check', async () => {
     const expiresAt = new Date(Date.now() + 1_500).toISOString();
     const { token } = await create('short-lived', 'OPERATOR', expiresAt);
-    expect((await t.gql('{ settings { staleThresholdDays } }', {}, { token })).status).toBe(200);
+    expect(await servedWith(token)).toBe('served');
     const socket = ws(token);
     await socket.opened;
     const s = await newSession(t);
     const watcher = operator(t, s, 'expiring', { header: `Bearer ${token}` });
     await watcher.opened;
     await new Promise((resolve) => setTimeout(resolve, 1_700));
-    expect((await t.gql('{ settings { staleThresholdDays } }', {}, { token })).status).toBe(401);
+    expect(await servedWith(token)).toBe('401 UNAUTHENTICATED');
     await t.app.services.auth.recheckConnections();
     expect(await socket.closed).toBe(4403);
     expect((await watcher.closed).code).toBe(4403);
@@ -157,10 +153,8 @@ describe('token management', () => {
   it('the bootstrap admin token can be revoked like any other', async () => {
     const boot = await bootstrapAdminToken(t.db.prisma, undefined);
     expect(boot).not.toBeNull();
-    expect((await t.gql('{ apiTokens { id } }', {}, { token: boot?.token })).status).toBe(200);
-    expect((await t.gql(REVOKE, { id: boot?.id })).data).toMatchObject({
-      revokeApiToken: { name: 'bootstrap-admin', role: 'ADMIN' },
-    });
-    expect((await t.gql('{ apiTokens { id } }', {}, { token: boot?.token })).status).toBe(401);
+    expect(await servedWith(boot?.token ?? '')).toBe('served');
+    expect(await revoke(boot?.id ?? '')).toMatchObject({ name: 'bootstrap-admin', role: 'ADMIN' });
+    expect(await servedWith(boot?.token ?? '')).toBe('401 UNAUTHENTICATED');
   });
 });

@@ -1,33 +1,19 @@
+import type { EventsQueryVariables, StreamGateClient } from '@streamgate/client';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Context } from '../../src/graphql/context.js';
 import { generateToken, hashToken } from '../../src/modules/auth/tokens.js';
 import { newerThan } from '../../src/modules/events/cursor.js';
 import type { EventLogEntry } from '../../src/modules/events/types.js';
-import { graphql } from '../generated/gql.js';
-import type { EventsQueryVariables } from '../generated/graphql.js';
-import { codes, startTestApp, type TestApp } from '../helpers/app.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
+import { rejection, sdkClient } from '../helpers/sdk.js';
 import { sample, servicesOf } from './helpers.js';
 
-const Events = graphql(`
-  query Events($first: Int, $after: String, $severity: [Severity!], $source: String) {
-    events(first: $first, after: $after, severity: $severity, source: $source) {
-      edges { cursor node { id severity source type message details createdAt cursor actor { id name } } }
-      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
-    }
-  }
-`);
-const CreateCache = graphql(`
-  mutation EventsCreateCache($input: CreateNodeInput!) { createCacheNode(input: $input) { id } }
-`);
-const UpdateCache = graphql(`
-  mutation EventsUpdateCache($id: ID!, $input: UpdateNodeInput!) { updateCacheNode(id: $id, input: $input) { id } }
-`);
-const DeleteCache = graphql(`mutation EventsDeleteCache($id: ID!) { deleteCacheNode(id: $id) }`);
-
 let app: TestApp;
+let sg: StreamGateClient;
 let services: Context;
 beforeAll(async () => {
   app = await startTestApp(); // EVENT_LOG_MIN_SEVERITY: WARN (the default)
+  sg = sdkClient(app);
   services = await servicesOf(app);
 });
 beforeEach(async () => {
@@ -35,11 +21,8 @@ beforeEach(async () => {
 });
 
 async function page(variables: EventsQueryVariables) {
-  const res = await app.gql(Events, variables);
-  expect(res.errors).toBeUndefined();
-  const events = res.data?.events;
-  if (!events) throw new Error('no events');
-  return { ...events, messages: events.edges.map((e) => e?.node.message) };
+  const { events } = await sg.events(variables);
+  return { ...events, messages: events.edges.map((e) => e.node.message) };
 }
 
 /** Follows catch-up pages from `after` until hasNextPage is false; every message, in order. */
@@ -115,8 +98,8 @@ describe('events: newest first, filtered, paginated', () => {
 
   it('answers bad cursors and filters with BAD_USER_INPUT naming the argument', async () => {
     const bad = async (variables: EventsQueryVariables) => {
-      const res = await app.gql(Events, variables);
-      return { codes: codes(res), field: res.errors?.[0]?.extensions?.field };
+      const error = await rejection(sg.events(variables));
+      return { codes: [error.code], field: error.field };
     };
     const nodeCursor = Buffer.from('node:01a20000-0000-7000-8000-000000000001').toString('base64url');
     expect(await bad({ after: 'not a cursor' })).toEqual({ codes: ['BAD_USER_INPUT'], field: 'after' });
@@ -174,18 +157,20 @@ describe('catch-up by cursor', () => {
 
 describe('audit trail of node changes', () => {
   it('records create, update and delete with who did it', async () => {
-    const created = await app.gql(CreateCache, { input: { name: 'audit-1', host: '10.0.0.9', apiPort: 9000 } });
-    const id = created.data?.createCacheNode.id ?? '';
+    const { createCacheNode } = await sg.createCacheNode({
+      input: { name: 'audit-1', host: '10.0.0.9', apiPort: 9000 },
+    });
+    const { id } = createCacheNode;
     // A stored token (not ADMIN_TOKEN) makes the change: the log names that token.
     const token = generateToken();
     const row = await app.db.prisma.apiToken.create({
       data: { name: 'ops-laptop', tokenHash: hashToken(token), role: 'admin' },
     });
-    expect((await app.gql(UpdateCache, { id, input: { host: '10.0.0.10' } }, { token })).errors).toBeUndefined();
-    expect((await app.gql(DeleteCache, { id })).errors).toBeUndefined();
+    await sdkClient(app, { token }).updateCacheNode({ id, input: { host: '10.0.0.10' } });
+    await sg.deleteCacheNode({ id });
 
     const { edges } = await page({ source: 'nodes' });
-    expect(edges.map((e) => e?.node).reverse()).toEqual([
+    expect(edges.map((e) => e.node).reverse()).toEqual([
       expect.objectContaining({
         type: 'node.created',
         severity: 'INFO',
@@ -206,8 +191,8 @@ describe('audit trail of node changes', () => {
   });
 
   it('records nothing for a change that failed', async () => {
-    await app.gql(CreateCache, { input: { name: 'bad name!', host: '10.0.0.9', apiPort: 9000 } });
-    await app.gql(DeleteCache, { id: '01a20000-0000-7000-8000-000000000404' });
+    await rejection(sg.createCacheNode({ input: { name: 'bad name!', host: '10.0.0.9', apiPort: 9000 } }));
+    await rejection(sg.deleteCacheNode({ id: '01a20000-0000-7000-8000-000000000404' }));
     expect((await page({})).messages).toEqual([]);
   });
 });

@@ -1,54 +1,53 @@
+import type { StreamerStreamsQuery, StreamGateClient } from '@streamgate/client';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { graphql } from '../generated/gql.js';
-import { codes, startTestApp, type TestApp } from '../helpers/app.js';
+import { startTestApp, type TestApp } from '../helpers/app.js';
 import { closedPort, type FakeNode, startFakeNode } from '../helpers/fake-node.js';
-
-const CreateStreamer = graphql(`
-  mutation ApiCreateStreamer($input: CreateStreamerInput!) { createStreamer(input: $input) { id } }
-`);
-const MoveStreamer = graphql(`
-  mutation MoveStreamer($id: ID!, $port: Int!) { updateStreamer(id: $id, input: { apiPort: $port }) { id } }
-`);
-const StreamerView = graphql(`query StreamerView($id: ID!) { streamer(id: $id) { name streams traffic } }`);
-const CreateStream = graphql(`
-  mutation CreateStream($id: ID!, $input: JSON!) { createStream(streamerId: $id, input: $input) }
-`);
-const DeleteStream = graphql(`
-  mutation DeleteStream($id: ID!, $streamId: String!) { deleteStream(streamerId: $id, streamId: $streamId) }
-`);
+import { rejection, sdkClient } from '../helpers/sdk.js';
 
 let app: TestApp;
+let sg: StreamGateClient;
 let node: FakeNode;
 let id: string;
 beforeAll(async () => {
   app = await startTestApp();
+  sg = sdkClient(app);
   node = await startFakeNode();
-  const res = await app.gql(CreateStreamer, {
+  const { createStreamer } = await sg.createStreamer({
     input: { name: 'api-s1', host: '127.0.0.1', httpPort: 1935, apiPort: node.port },
   });
-  id = res.data?.createStreamer.id ?? '';
+  id = createStreamer.id;
 });
+
+const createStream = async (streamerId: string, input: unknown) =>
+  (await sg.createStream({ streamerId, input })).createStream;
+const deleteStream = async (streamerId: string, streamId: string) =>
+  (await sg.deleteStream({ streamerId, streamId })).deleteStream;
+const view = async (streamerId: string) => (await sg.streamerStreams({ id: streamerId })).streamer;
+/** A read whose node call failed: the fields that could be read, and every error's code. */
+async function partial(streamerId: string) {
+  const error = await rejection(sg.streamerStreams({ id: streamerId }));
+  return { data: error.data as StreamerStreamsQuery, codes: error.errors.map((e) => e.extensions?.code), error };
+}
 
 describe('streamer API through GraphQL', () => {
   it("creates, lists and deletes streams on the node, passing the node's JSON through", async () => {
-    const created = await app.gql(CreateStream, { id, input: { name: 'cam-1', bitrate: 4500 } });
-    const stream = created.data?.createStream as { id: string; name: string; bitrate: number };
+    const stream = (await createStream(id, { name: 'cam-1', bitrate: 4500 })) as { id: string; name: string };
     expect(stream).toMatchObject({ name: 'cam-1', bitrate: 4500 });
     expect(node.streams.has(stream.id)).toBe(true);
 
-    const view = await app.gql(StreamerView, { id });
-    expect(view.data?.streamer?.streams).toEqual([stream]);
-    expect(view.data?.streamer?.traffic).toEqual({ bytesIn: 1000, bytesOut: 5000 });
+    const read = await view(id);
+    expect(read?.streams).toEqual([stream]);
+    expect(read?.traffic).toEqual({ bytesIn: 1000, bytesOut: 5000 });
 
-    expect((await app.gql(DeleteStream, { id, streamId: stream.id })).data?.deleteStream).toBe(true);
+    expect(await deleteStream(id, stream.id)).toBe(true);
     expect(node.streams.size).toBe(0);
   });
 
   it('encodes a stream id so it cannot reach another path on the node', async () => {
-    const res = await app.gql(DeleteStream, { id, streamId: '../ping?x=1' });
+    const error = await rejection(deleteStream(id, '../ping?x=1'));
     expect(node.requests.at(-1)).toMatchObject({ method: 'DELETE', url: '/api/streams/..%2Fping%3Fx%3D1' });
-    expect(codes(res)).toEqual(['NOT_FOUND']); // the node's own answer, passed on with its reason
-    expect(res.errors?.[0]?.message).toContain('HTTP 404: {"error":"no such stream"}');
+    expect(error.code).toBe('NOT_FOUND'); // the node's own answer, passed on with its reason
+    expect(error.message).toContain('HTTP 404: {"error":"no such stream"}');
   });
 
   it("passes a node's 4xx on as BAD_USER_INPUT and its 5xx as UPSTREAM_UNAVAILABLE, with its reason", async () => {
@@ -59,15 +58,15 @@ describe('streamer API through GraphQL', () => {
       return true;
     };
     try {
-      const rejected = await app.gql(CreateStream, { id, input: { bitrate: 1e9 } });
-      expect(codes(rejected)).toEqual(['BAD_USER_INPUT']);
-      expect(rejected.errors?.[0]?.message).toContain('HTTP 422: {"error":"bitrate too high"}');
+      const rejected = await rejection(createStream(id, { bitrate: 1e9 }));
+      expect(rejected.code).toBe('BAD_USER_INPUT');
+      expect(rejected.message).toContain('HTTP 422: {"error":"bitrate too high"}');
       node.override = (req, res) => {
         if (req.method !== 'POST') return false;
         res.writeHead(500).end();
         return true;
       };
-      expect(codes(await app.gql(CreateStream, { id, input: {} }))).toEqual(['UPSTREAM_UNAVAILABLE']);
+      expect((await rejection(createStream(id, {}))).code).toBe('UPSTREAM_UNAVAILABLE');
     } finally {
       node.override = undefined;
     }
@@ -81,39 +80,36 @@ describe('streamer API through GraphQL', () => {
       return true;
     };
     try {
-      const res = await app.gql(StreamerView, { id });
-      expect(res.data?.streamer?.traffic).toBeNull();
-      expect(codes(res)).toEqual(['UPSTREAM_UNAVAILABLE']);
-      expect(res.errors?.[0]?.message).toContain('answer larger than 4194304 bytes');
+      const res = await partial(id);
+      expect(res.data.streamer?.traffic).toBeNull();
+      expect(res.codes).toEqual(['UPSTREAM_UNAVAILABLE']);
+      expect(res.error.message).toContain('answer larger than 4194304 bytes');
     } finally {
       node.override = undefined;
     }
   });
 
   it('reports an unreachable node as UPSTREAM_UNAVAILABLE on the field, keeping the rest', async () => {
-    const dead = await app.gql(CreateStreamer, {
+    const dead = await sg.createStreamer({
       input: { name: 'api-dead', host: '127.0.0.1', httpPort: 1935, apiPort: await closedPort() },
     });
-    const res = await app.gql(StreamerView, { id: dead.data?.createStreamer.id ?? '' });
-    expect(res.data?.streamer?.name).toBe('api-dead');
-    expect(res.data?.streamer?.streams).toBeNull();
-    expect(codes(res)).toEqual(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_UNAVAILABLE']);
+    const res = await partial(dead.createStreamer.id);
+    expect(res.data.streamer?.id).toBe(dead.createStreamer.id);
+    expect(res.data.streamer?.streams).toBeNull();
+    expect(res.codes).toEqual(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_UNAVAILABLE']);
   });
 
   it('uses the current host and port on every call', async () => {
     const other = await startFakeNode();
     other.streams.set('only-here', { id: 'only-here' });
-    await app.gql(MoveStreamer, { id, port: other.port });
-    expect((await app.gql(StreamerView, { id })).data?.streamer?.streams).toEqual([{ id: 'only-here' }]);
-    await app.gql(MoveStreamer, { id, port: node.port });
+    await sg.updateStreamer({ id, input: { apiPort: other.port } });
+    expect((await view(id))?.streams).toEqual([{ id: 'only-here' }]);
+    await sg.updateStreamer({ id, input: { apiPort: node.port } });
   });
 
   it('answers NOT_FOUND for stream calls on an unknown or non-streamer id', async () => {
-    expect(codes(await app.gql(CreateStream, { id: 'nope', input: {} }))).toEqual(['NOT_FOUND']);
-    const cache = await app.gql(
-      'mutation { createCacheNode(input: {name: "api-c", host: "127.0.0.1", apiPort: 1}) { id } }',
-    );
-    const cacheId = (cache.data as { createCacheNode: { id: string } }).createCacheNode.id;
-    expect(codes(await app.gql(DeleteStream, { id: cacheId, streamId: 'x' }))).toEqual(['NOT_FOUND']);
+    expect((await rejection(createStream('nope', {}))).code).toBe('NOT_FOUND');
+    const cache = await sg.createCacheNode({ input: { name: 'api-c', host: '127.0.0.1', apiPort: 1 } });
+    expect((await rejection(deleteStream(cache.createCacheNode.id, 'x'))).code).toBe('NOT_FOUND');
   });
 });
