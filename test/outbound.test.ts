@@ -3,12 +3,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { StreamGateClient } from '@streamgate/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnvError, parseEnv } from '../src/env.js';
 import { parseCidrList } from '../src/lib/cidr.js';
 import { OutboundDeniedError, OutboundPolicy } from '../src/lib/outbound.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { type FakeNode, startFakeNode } from './helpers/fake-node.js';
+import { rejection, sdkClient } from './helpers/sdk.js';
 
 /**
  * The outbound address policy. Nothing here sends traffic to a denied or non-loopback address:
@@ -82,6 +84,7 @@ describe('every outbound path, with loopback on the deny list', () => {
   });
 
   let t: TestApp;
+  let sg: StreamGateClient;
   let node: FakeNode;
   let nodeId: string;
   let dir: string;
@@ -107,29 +110,23 @@ describe('every outbound path, with loopback on the deny list', () => {
       ].join('\n'),
     );
     t = await startTestApp({ env: { OUTBOUND_DENY: '127.0.0.0/8, ::1/128', ROUTES_FILE: routesFile } });
+    sg = sdkClient(t);
     // A name, not an IP: accepted at create, refused where it resolves.
-    const res = await t.gql<{ createCacheNode: { id: string } }, unknown>(
-      `mutation { createCacheNode(input: { name: "local", host: "localhost", apiPort: ${node.port} }) { id } }`,
-    );
-    nodeId = res.data?.createCacheNode.id ?? '';
-    expect(nodeId).not.toBe('');
+    const res = await sg.createCacheNode({ input: { name: 'local', host: 'localhost', apiPort: node.port } });
+    nodeId = res.createCacheNode.id;
   });
 
   it('a node written as a denied IP is BAD_USER_INPUT, and nothing is written', async () => {
-    const res = await t.gql(
-      `mutation { createSlbNode(input: { name: "lit", host: "127.0.0.1", apiPort: ${node.port} }) { id } }`,
-    );
-    expect(res.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.host' });
-    expect(res.errors?.[0]?.message).toMatch(/outbound address policy: 127\.0\.0\.1 is in OUTBOUND_DENY/);
+    const error = await rejection(sg.createSlbNode({ input: { name: 'lit', host: '127.0.0.1', apiPort: node.port } }));
+    expect(error).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.host' });
+    expect(error.message).toMatch(/outbound address policy: 127\.0\.0\.1 is in OUTBOUND_DENY/);
     expect(await t.db.prisma.node.count({ where: { name: 'lit' } })).toBe(0);
   });
 
   it('ping: UNHEALTHY with the policy as the reason; the node never hears of it', async () => {
-    const res = await t.gql<{ ping: { status: string; error: string } }, unknown>(
-      `mutation { ping(id: "${nodeId}") { status error } }`,
-    );
-    expect(res.data?.ping.status).toBe('UNHEALTHY');
-    expect(res.data?.ping.error).toMatch(/refused by the outbound address policy/);
+    const { ping } = await sg.ping({ id: nodeId });
+    expect(ping.status).toBe('UNHEALTHY');
+    expect(ping.error).toMatch(/refused by the outbound address policy/);
     expect(node.requests).toEqual([]);
     expect(toNode()).toEqual([]);
   });
@@ -143,32 +140,25 @@ describe('every outbound path, with loopback on the deny list', () => {
   });
 
   it('proxy validation: a failed TCP step with its own hint; a denied literal destination is BAD_USER_INPUT', async () => {
-    const res = await t.gql<
-      { validateProxy: { ok: boolean; steps: { name: string; ok: boolean; hint: string | null }[] } },
-      unknown
-    >(
-      `mutation { validateProxy(input: { destination: "http://localhost:${node.port}/" }) { ok steps { name ok hint } } }`,
-    );
-    expect(res.data?.validateProxy.ok).toBe(false);
-    expect(res.data?.validateProxy.steps.map((s) => [s.name, s.ok])).toEqual([
+    const { validateProxy } = await sg.validateProxy({ input: { destination: `http://localhost:${node.port}/` } });
+    expect(validateProxy.ok).toBe(false);
+    expect(validateProxy.steps.map((s) => [s.name, s.ok])).toEqual([
       ['SYNTAX', true],
       ['DNS', true],
       ['TCP', false],
     ]);
-    expect(res.data?.validateProxy.steps[2]?.hint).toMatch(/may not connect to this address/);
-    const created = await t.gql(
-      `mutation { createProxy(input: { domain: "lit.example.com", destination: "http://127.0.0.1:${node.port}/" }) { proxy { id } } }`,
+    expect(validateProxy.steps[2]?.hint).toMatch(/may not connect to this address/);
+    const created = await rejection(
+      sg.createProxy({ input: { domain: 'lit.example.com', destination: `http://127.0.0.1:${node.port}/` } }),
     );
-    expect(created.errors?.[0]?.extensions).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.destination' });
+    expect(created).toMatchObject({ code: 'BAD_USER_INPUT', field: 'input.destination' });
     expect(node.requests).toEqual([]);
     expect(toNode()).toEqual([]);
   });
 
   it('routes: an upstream IP the policy refuses is EXCLUDED with the reason; a name fails its health check', async () => {
-    const res = await t.gql<{ routes: { alias: string; kind: string; excludedReason: string | null }[] }, unknown>(
-      '{ routes { alias kind excludedReason } }',
-    );
-    const byAlias = new Map(res.data?.routes.map((r) => [r.alias, r]));
+    const { routes } = await sg.routes();
+    const byAlias = new Map(routes.map((r) => [r.alias, r]));
     expect(byAlias.get('literal')).toMatchObject({
       kind: 'EXCLUDED',
       excludedReason: expect.stringMatching(
@@ -178,10 +168,8 @@ describe('every outbound path, with loopback on the deny list', () => {
     expect(byAlias.get('tcp-literal')?.kind).toBe('EXCLUDED');
     expect(byAlias.get('by-name')?.kind).toBe('HTTP');
     await t.app.services.health.checkAll();
-    const health = await t.gql<{ route: { health: { status: string; detail: string } } }, unknown>(
-      '{ route(alias: "by-name") { health { status detail } } }',
-    );
-    expect(health.data?.route.health).toMatchObject({
+    const { route } = await sg.route({ alias: 'by-name' });
+    expect(route?.health).toMatchObject({
       status: 'UNHEALTHY',
       detail: expect.stringMatching(/refused by the outbound address policy/),
     });

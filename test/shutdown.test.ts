@@ -10,6 +10,7 @@ import { createTestDatabase } from './helpers/db.js';
 import { eventually } from './helpers/eventually.js';
 import { startFakeNode } from './helpers/fake-node.js';
 import { startFakeNpm } from './helpers/fake-npm.js';
+import { sdkClient } from './helpers/sdk.js';
 import { startUpstream } from './proxies/helpers.js';
 
 /**
@@ -69,10 +70,9 @@ describe('stopping the app', () => {
     const node = await startFakeNode();
     const { watched, atClose } = await watchedDatabase();
     const t = await startTestApp({ db: watched, env: { HEALTH_MONITOR: 'on' } });
-    await t.gql('mutation { updateSettings(input: { healthCheckIntervalSeconds: 1 }) { healthCheckIntervalSeconds } }');
-    await t.gql(
-      `mutation { createCacheNode(input: { name: "last", host: "127.0.0.1", apiPort: ${node.port} }) { id } }`,
-    );
+    const sg = sdkClient(t);
+    await sg.updateSettings({ input: { healthCheckIntervalSeconds: 1 } });
+    await sg.createCacheNode({ input: { name: 'last', host: '127.0.0.1', apiPort: node.port } });
     // Stop the moment the first scheduled check has its result: the result is still waiting for
     // its batch (written every second) and the WARN entry for the bus's next write.
     let stopping: Promise<void> | undefined;

@@ -2,6 +2,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.js';
 import { codes } from '../helpers/app.js';
 import type { FakeNpm } from '../helpers/fake-npm.js';
+import { sdkClient } from '../helpers/sdk.js';
 import type { Upstream } from './helpers.js';
 import { type NpmHarness, proxyApi, resetHarness, startNpmHarness } from './npm-harness.js';
 
@@ -28,7 +29,7 @@ const installationId = async () => (await t.db.prisma.settings.findUniqueOrThrow
 
 describe('create with NPM', () => {
   it('creates the NPM proxy host with the certificate from settings, marked as ours, and records its id', async () => {
-    await t.gql('mutation { updateSettings(input: { sslCertificateId: 5 }) { sslCertificateId } }');
+    await sdkClient(t).updateSettings({ input: { sslCertificateId: 5 } });
     const proxy = await api.created('synced.example.com');
     const [host] = api.hostFor('synced.example.com');
     expect(host).toMatchObject({
@@ -47,7 +48,7 @@ describe('create with NPM', () => {
     });
     expect(Date.now() - Date.parse(String(host?.meta.streamgate_created_at))).toBeLessThan(60_000);
     expect(proxy).toMatchObject({ npmHostId: host?.id, sslCertificateId: 5 });
-    await t.gql('mutation { updateSettings(input: { sslCertificateId: null }) { sslCertificateId } }');
+    await sdkClient(t).updateSettings({ input: { sslCertificateId: null } });
     const plain = await api.created('plain.example.com');
     expect(api.hostFor('plain.example.com')[0]).toMatchObject({ certificate_id: 0, ssl_forced: false });
     expect(plain.sslCertificateId).toBeNull();

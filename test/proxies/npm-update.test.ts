@@ -2,6 +2,7 @@ import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { TestApp } from '../helpers/app.js';
 import { codes } from '../helpers/app.js';
 import type { FakeNpm } from '../helpers/fake-npm.js';
+import { sdkClient } from '../helpers/sdk.js';
 import { startUpstream, type Upstream } from './helpers.js';
 import { type NpmHarness, proxyApi, resetHarness, startNpmHarness } from './npm-harness.js';
 
@@ -159,7 +160,7 @@ describe('update with NPM', () => {
 
   it('a proxy made before sync was on gets its host, with the certificate from settings, at its next update', async () => {
     const row = await t.db.prisma.proxy.create({ data: { domain: 'legacy.example.com', destination: upstream.url } });
-    await t.gql('mutation { updateSettings(input: { sslCertificateId: 7 }) { sslCertificateId } }');
+    await sdkClient(t).updateSettings({ input: { sslCertificateId: 7 } });
     try {
       const res = await api.update(row.id, { domain: 'legacy2.example.com' });
       expect(res.errors).toBeUndefined();
@@ -167,7 +168,7 @@ describe('update with NPM', () => {
       expect(host).toMatchObject({ certificate_id: 7, ssl_forced: true });
       expect(res.data?.updateProxy.proxy).toMatchObject({ npmHostId: host?.id, sslCertificateId: 7 });
     } finally {
-      await t.gql('mutation { updateSettings(input: { sslCertificateId: null }) { sslCertificateId } }');
+      await sdkClient(t).updateSettings({ input: { sslCertificateId: null } });
     }
   });
 

@@ -7,6 +7,7 @@ import { PROJECT_ROOT } from '../../src/lib/paths.js';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { eventually } from '../helpers/eventually.js';
 import { closedPort } from '../helpers/fake-node.js';
+import { sdkClient } from '../helpers/sdk.js';
 
 /**
  * Each example in examples/ run as a user would (`npx tsx examples/<name>.ts`, STREAMGATE_URL and
@@ -78,11 +79,11 @@ describe('examples/', { timeout: EXAMPLE_TIMEOUT_MS + 10_000 }, () => {
     await eventually(() => expect(run.output()).toContain('following health changes'), 20_000);
     await eventually(() => expect(t.app.services.health.stats().subscribers).toBe(1), 20_000);
     // A node that cannot answer: its ping is a transition UNKNOWN → UNHEALTHY.
-    const created = await t.gql<{ createSlbNode: { id: string } }, unknown>(
-      'mutation($input: CreateNodeInput!) { createSlbNode(input: $input) { id } }',
-      { input: { name: 'example-slb', host: '127.0.0.1', apiPort: await closedPort() } },
-    );
-    await t.gql('mutation($id: ID!) { ping(id: $id) { status } }', { id: created.data?.createSlbNode.id });
+    const sg = sdkClient(t);
+    const { createSlbNode } = await sg.createSlbNode({
+      input: { name: 'example-slb', host: '127.0.0.1', apiPort: await closedPort() },
+    });
+    await sg.ping({ id: createSlbNode.id });
     const output = await finished(run);
     expect(output).toMatch(/NODE example-slb: UNKNOWN → UNHEALTHY/);
     expect(output).toContain('done');

@@ -9,6 +9,7 @@ import {
   publisher,
   RawPeer,
   relayBase,
+  sdkOf,
   sessionState,
   subscribeOverSse,
 } from './helpers.js';
@@ -88,13 +89,9 @@ describe('who connected', () => {
     const op = operator(app, s, 'someone-else');
     await op.opened;
     await eventually(async () => {
-      const res = await app.gql(
-        '{ events(source: "sessions", severity: [INFO]) { edges { node { type details actor { id name } } } } }',
-      );
-      const connected = (
-        res.data as { events: { edges: { node: { type: string; details: unknown; actor: unknown } }[] } }
-      ).events.edges.filter((e) => e.node.type === 'session.operator_connected');
-      expect(connected.map((e) => e.node)).toEqual([
+      const { events } = await sdkOf(app).events({ source: 'sessions', severity: ['INFO'] });
+      const connected = events.edges.filter((e) => e.node.type === 'session.operator_connected');
+      expect(connected.map(({ node: { type, details, actor } }) => ({ type, details, actor }))).toEqual([
         {
           type: 'session.operator_connected',
           details: { sessionId: s.sessionId, userId: 'someone-else' },
