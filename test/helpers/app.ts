@@ -92,6 +92,6 @@ export async function startTestApp(
 }
 
 /** The `extensions.code` of every error, for compact assertions. */
-export function codes(res: GraphQLResponse<unknown>): (string | undefined)[] {
+export function codes(res: { errors?: readonly { extensions?: { code?: string } }[] | null }): (string | undefined)[] {
   return (res.errors ?? []).map((e) => e.extensions?.code);
 }

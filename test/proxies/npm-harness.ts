@@ -1,7 +1,14 @@
+import {
+  type CreateProxyMutation,
+  type GraphQLErrorShape,
+  StreamGateError,
+  type UpdateProxyInput,
+} from '@streamgate/client';
 import { expect } from 'vitest';
 import { startTestApp, type TestApp } from '../helpers/app.js';
 import { eventually } from '../helpers/eventually.js';
 import { type FakeNpm, startFakeNpm } from '../helpers/fake-npm.js';
+import { sdkClient } from '../helpers/sdk.js';
 import { startUpstream, type Upstream } from './helpers.js';
 
 /**
@@ -9,19 +16,7 @@ import { startUpstream, type Upstream } from './helpers.js';
  * schema (test/helpers/fake-npm.ts), and what the sync tests do with it.
  */
 
-export interface ProxyShape {
-  id: string;
-  domain: string;
-  destination: string;
-  sslCertificateId: number | null;
-  npmHostId: number | null;
-}
-export interface Payload {
-  proxy: ProxyShape | null;
-  validation: { ok: boolean };
-}
-
-const PAYLOAD = 'proxy { id domain destination sslCertificateId npmHostId } validation { ok }';
+export type ProxyShape = NonNullable<CreateProxyMutation['createProxy']['proxy']>;
 
 export interface NpmHarness {
   npm: FakeNpm;
@@ -45,20 +40,27 @@ export async function resetHarness({ npm, t }: NpmHarness): Promise<void> {
   await t.db.prisma.$executeRawUnsafe('DROP TRIGGER IF EXISTS test_refuse_proxy ON "Proxy"');
 }
 
+/**
+ * An SDK call as `{ data, errors }`: the sync tests assert on failures (their codes, and what the
+ * database holds after) as often as on results.
+ */
+async function settled<T>(call: Promise<T>): Promise<{ data?: T | null; errors?: GraphQLErrorShape[] }> {
+  try {
+    return { data: await call };
+  } catch (error) {
+    if (!(error instanceof StreamGateError)) throw error;
+    return { data: error.data as T | null, errors: error.errors };
+  }
+}
+
 export function proxyApi({ t, npm, upstream }: NpmHarness) {
+  const sg = sdkClient(t);
   const create = (domain: string, destination = upstream.url) =>
-    t.gql<{ createProxy: Payload }, unknown>(
-      `mutation($input: CreateProxyInput!) { createProxy(input: $input) { ${PAYLOAD} } }`,
-      { input: { domain, destination } },
-    );
+    settled(sg.createProxy({ input: { domain, destination } }));
   return {
     create,
-    update: (id: string, input: Record<string, unknown>) =>
-      t.gql<{ updateProxy: Payload }, unknown>(
-        `mutation($id: ID!, $input: UpdateProxyInput!) { updateProxy(id: $id, input: $input) { ${PAYLOAD} } }`,
-        { id, input },
-      ),
-    remove: (id: string) => t.gql<{ deleteProxy: string }, unknown>(`mutation { deleteProxy(id: "${id}") }`),
+    update: (id: string, input: UpdateProxyInput) => settled(sg.updateProxy({ id, input })),
+    remove: (id: string) => settled(sg.deleteProxy({ id })),
     async created(domain: string, destination = upstream.url): Promise<ProxyShape> {
       const res = await create(domain, destination);
       expect(res.errors).toBeUndefined();
