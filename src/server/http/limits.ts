@@ -87,8 +87,16 @@ export function answerClientErrors(server: Server): void {
       `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
         `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
     );
+    // end() only half-closes (Node's HTTP sockets allow half-open), and a peer that never closes
+    // its side would keep the connection: it goes a second after the answer at the latest.
+    const cut = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+    cut.unref();
+    socket.once('close', () => clearTimeout(cut));
   });
 }
+
+/** How long a refused connection may stay half-open after our answer. */
+const CLOSE_GRACE_MS = 1_000;
 
 /** llhttp's reason (`Transfer-Encoding can't be present with Content-Length`), without its prefix. */
 function parseReason(error: Error & { reason?: string }): string {
