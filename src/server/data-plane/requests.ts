@@ -3,9 +3,11 @@ import type { Dispatcher } from 'undici';
 import type { AuthService } from '../../modules/auth/index.js';
 import { classifyNetworkError, describeNetworkError } from '../../modules/nodes/index.js';
 import type { RouteService } from '../../modules/routes/index.js';
-import { forward, forwardedRequestHeaders } from '../http/forward.js';
+import { authorize } from '../http/auth.js';
+import { forward, forwardedRequestHeaders, hasBody } from '../http/forward.js';
+import { isRefusal, type Refusal, sendRefusal } from '../http/respond.js';
 import type { RouteContext } from './context.js';
-import { isRefusal, nodeRouteRefusal, type Refusal, refusalBody, routeRequest, upstreamOf } from './routing.js';
+import { routeRequest, upstreamOf } from './routing.js';
 
 export interface RequestForwarding {
   routes: RouteService;
@@ -31,8 +33,9 @@ export async function forwardRequest(
   context.route = routed;
   const { origin, basePath, adminOnly, profile } = upstreamOf(routed);
   if (adminOnly) {
-    const refused = await nodeRouteRefusal(auth, req);
-    if (refused) return refuse(res, context, refused);
+    // A route made from a node leads to its API: admins only, as the /proxy/* passthrough.
+    const principal = await authorize(auth, req, 'admin');
+    if (isRefusal(principal)) return refuse(res, context, principal);
   }
   context.upstream = origin;
   try {
@@ -77,22 +80,10 @@ export function upstreamFailure(error: unknown, timeoutMs: number): Refusal {
 
 function refuse(res: ServerResponse, context: RouteContext, refusal: Refusal): void {
   context.error = refusal.code;
-  const body = refusalBody(refusal.code, refusal.message);
-  context.bytes = Buffer.byteLength(body);
-  const headers: Record<string, string | number> = {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': context.bytes,
-    'cache-control': 'no-store',
-  };
-  if (refusal.retryAfter !== undefined) headers['retry-after'] = refusal.retryAfter;
-  if (refusal.status === 401) headers['www-authenticate'] = 'Bearer';
   // A request refused before its body was read: the connection cannot be reused for the next one.
-  if (hasBody(res.req) && !res.req.complete) headers.connection = 'close';
-  res.writeHead(refusal.status, headers);
-  res.end(body);
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+  const unread = hasBody(res.req) && !res.req.complete;
+  context.bytes = sendRefusal(
+    res,
+    unread ? { ...refusal, headers: { ...refusal.headers, connection: 'close' } } : refusal,
+  );
 }

@@ -1,18 +1,9 @@
 import type { IncomingMessage } from 'node:http';
 import { isIPv6 } from 'node:net';
-import { type AuthService, bearerToken, hasRole } from '../../modules/auth/index.js';
 import type { HttpRoute, RouteService } from '../../modules/routes/index.js';
 import { APPLICATION_TRAFFIC, type ForwardingProfile, NODE_API } from '../http/forward.js';
+import type { Refusal } from '../http/respond.js';
 import { parseHost } from './host.js';
-
-/** A request the data plane answers itself: the status, our error code and a short reason. */
-export interface Refusal {
-  status: number;
-  code: string;
-  message: string;
-  /** Seconds, for 503. */
-  retryAfter?: number;
-}
 
 /**
  * The route a request goes to, by its `Host` (registry.getHttpRouteOrExact: the first label as
@@ -36,7 +27,7 @@ export function routeRequest(routes: RouteService, req: IncomingMessage): HttpRo
   if (routes.healthStatus(route) === 'UNHEALTHY') {
     return {
       ...refusal(503, 'ROUTE_UNHEALTHY', `route "${route.alias}" is unhealthy; try again later`),
-      retryAfter: routes.recheckSeconds,
+      headers: { 'retry-after': String(routes.recheckSeconds) },
     };
   }
   return route;
@@ -44,10 +35,6 @@ export function routeRequest(routes: RouteService, req: IncomingMessage): HttpRo
 
 function refusal(status: number, code: string, message: string): Refusal {
   return { status, code, message };
-}
-
-export function isRefusal(value: HttpRoute | Refusal): value is Refusal {
-  return 'status' in value;
 }
 
 /** Where a route's traffic goes, worked out once per route object (routes are immutable). */
@@ -80,31 +67,4 @@ export function upstreamOf(route: HttpRoute): UpstreamTarget {
     targets.set(route, target);
   }
   return target;
-}
-
-/** The JSON body of an answer of our own: `{"error":{"code","message"}}`, as on the API port. */
-export function refusalBody(code: string, message: string): string {
-  return JSON.stringify({ error: { code, message } });
-}
-
-/**
- * Whether the caller may use a route that leads to a node's API (an admin bearer token, checked
- * as on the API port); null when it may, else what to answer.
- */
-export async function nodeRouteRefusal(auth: AuthService, req: IncomingMessage): Promise<Refusal | null> {
-  const result = await auth.authenticate(bearerToken(req.headers.authorization), req.socket.remoteAddress);
-  switch (result.kind) {
-    case 'principal':
-      if (hasRole(result.principal.role, 'admin')) return null;
-      return refusal(403, 'FORBIDDEN', `a node's API needs the admin role; the token has ${result.principal.role}`);
-    case 'unavailable':
-      return { ...refusal(503, 'UNAVAILABLE', 'cannot check the token right now; try again shortly'), retryAfter: 5 };
-    case 'limited':
-      return {
-        ...refusal(429, 'TOO_MANY_REQUESTS', 'too many invalid tokens from this address; try again later'),
-        retryAfter: result.retryAfterSeconds,
-      };
-    default:
-      return refusal(401, 'UNAUTHENTICATED', "a node's API needs an admin bearer token");
-  }
 }

@@ -1,19 +1,13 @@
-import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { type Dispatcher, errors } from 'undici';
+import { authorize } from '../http/auth.js';
 import { flatHeaders, forwardedRequestHeaders } from '../http/forward.js';
+import { endAndClose, isRefusal, type Refusal, refuseOnSocket } from '../http/respond.js';
 import type { RouteContext } from './context.js';
 import type { RequestForwarding } from './requests.js';
 import { upstreamFailure } from './requests.js';
-import {
-  isRefusal,
-  nodeRouteRefusal,
-  type Refusal,
-  refusalBody,
-  routeRequest,
-  type UpstreamTarget,
-  upstreamOf,
-} from './routing.js';
+import { routeRequest, type UpstreamTarget, upstreamOf } from './routing.js';
 
 /**
  * Upgrades (WebSocket) through the data plane: routed like any request, then the upgrade is sent
@@ -53,9 +47,10 @@ export class UpgradeTunnels {
       this.dispatch(req, socket, head, context, target);
       return;
     }
-    nodeRouteRefusal(this.forwarding.auth, req).then(
-      (refused) => {
-        if (refused) refuseUpgrade(socket, context, refused);
+    // A route made from a node leads to its API: admins only, as the /proxy/* passthrough.
+    authorize(this.forwarding.auth, req, 'admin').then(
+      (principal) => {
+        if (isRefusal(principal)) refuseUpgrade(socket, context, principal);
         else if (!socket.destroyed) this.dispatch(req, socket, head, context, target);
       },
       () => socket.destroy(),
@@ -120,7 +115,7 @@ export class UpgradeTunnels {
           if (!socket.write(chunk)) started.pause();
         },
         onResponseEnd() {
-          socket.end();
+          endAndClose(socket);
         },
         onResponseError(_, error) {
           if (socket.destroyed) return;
@@ -166,13 +161,5 @@ function headerLines(raw: string[]): string {
 function refuseUpgrade(socket: Socket, context: RouteContext, refusal: Refusal): void {
   context.error = refusal.code;
   context.status = refusal.status;
-  const body = refusalBody(refusal.code, refusal.message);
-  context.bytes = Buffer.byteLength(body);
-  const retry = refusal.retryAfter === undefined ? '' : `retry-after: ${refusal.retryAfter}\r\n`;
-  const challenge = refusal.status === 401 ? 'www-authenticate: Bearer\r\n' : '';
-  socket.end(
-    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status] ?? 'Error'}\r\n` +
-      `content-type: application/json; charset=utf-8\r\ncontent-length: ${context.bytes}\r\n${retry}${challenge}` +
-      `connection: close\r\n\r\n${body}`,
-  );
+  context.bytes = refuseOnSocket(socket, refusal);
 }

@@ -97,6 +97,12 @@ export function forward(
   });
 }
 
+/** Whether a request carries a body to forward (an empty `Content-Length: 0` one does not). */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
+}
+
 // Hop-by-hop headers (RFC 9110 §7.6.1) belong to one connection; `expect` is answered by us.
 export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',

@@ -1,6 +1,6 @@
-import { type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { sendError } from './respond.js';
+import { refuseOnSocket, sendError } from './respond.js';
 
 export interface ConnectionLimits {
   /** Open connections on this listener; past it new ones are dropped at once. */
@@ -82,21 +82,9 @@ export function answerClientErrors(server: Server): void {
         : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? [408, 'REQUEST_TIMEOUT', 'the request headers did not arrive in time']
           : [400, 'BAD_REQUEST', `malformed request: ${parseReason(error)}`];
-    const body = JSON.stringify({ error: { code, message } });
-    socket.end(
-      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json; charset=utf-8\r\n` +
-        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
-    );
-    // end() only half-closes (Node's HTTP sockets allow half-open), and a peer that never closes
-    // its side would keep the connection: it goes a second after the answer at the latest.
-    const cut = setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
-    cut.unref();
-    socket.once('close', () => clearTimeout(cut));
+    refuseOnSocket(socket, { status, code, message });
   });
 }
-
-/** How long a refused connection may stay half-open after our answer. */
-const CLOSE_GRACE_MS = 1_000;
 
 /** llhttp's reason (`Transfer-Encoding can't be present with Content-Length`), without its prefix. */
 function parseReason(error: Error & { reason?: string }): string {

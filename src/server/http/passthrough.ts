@@ -8,7 +8,7 @@ import {
   type NodeEndpoint,
   nodeOrigin,
 } from '../../modules/nodes/index.js';
-import { forward, forwardedRequestHeaders, NODE_API } from './forward.js';
+import { forward, forwardedRequestHeaders, hasBody, NODE_API } from './forward.js';
 import { sendError } from './respond.js';
 
 /**
@@ -46,7 +46,6 @@ export function createPassthrough({ nodes, agent, timeoutMs }: PassthroughOption
       sendError(res, 404, 'NOT_FOUND', 'no such node');
       return;
     }
-    const hasBody = req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
     try {
       await forward(
         agent,
@@ -55,7 +54,7 @@ export function createPassthrough({ nodes, agent, timeoutMs }: PassthroughOption
           method: req.method ?? 'GET',
           path: target.upstreamPath,
           headers: forwardedRequestHeaders(req, NODE_API.request),
-          body: hasBody ? req : null,
+          body: hasBody(req) ? req : null,
           timeoutMs,
         },
         res,
