@@ -42,7 +42,6 @@ import {
   printUploads,
   type Ready,
   Roles,
-  runRole,
   uploadThrough,
 } from './lib/http-load.js';
 import { startBenchStreamGate } from './lib/streamgate.js';
@@ -237,26 +236,15 @@ async function main() {
   await roles.stopAll();
 }
 
-const role = process.argv[2];
-if (role) {
-  const [upstream = '', logLevel = 'silent'] = process.argv.slice(3);
-  await runRole(role, () => {
-    switch (role) {
-      case 'upstream':
-        return runUpstream(HOST);
-      case 'streamgate':
-        return runStreamGate(upstream, logLevel);
-      case 'fastify':
-        return runFastify(upstream);
-      default:
-        return runWsLoadRole();
-    }
-  });
-} else {
-  try {
-    await main();
-  } catch (error) {
-    await roles.stopAll();
-    throw error;
+await roles.entry(main, (role, [upstream = '', logLevel = 'silent']) => {
+  switch (role) {
+    case 'upstream':
+      return runUpstream(HOST);
+    case 'streamgate':
+      return runStreamGate(upstream, logLevel);
+    case 'fastify':
+      return runFastify(upstream);
+    default:
+      return runWsLoadRole();
   }
-}
+});

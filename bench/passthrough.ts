@@ -41,7 +41,6 @@ import {
   printUploads,
   type Ready,
   Roles,
-  runRole,
   uploadThrough,
 } from './lib/http-load.js';
 import { BENCH_TOKEN, startBenchStreamGate } from './lib/streamgate.js';
@@ -122,21 +121,10 @@ async function main() {
   await roles.stopAll();
 }
 
-const role = process.argv[2];
-if (role) {
-  const [upstream = '', nodeId = ''] = process.argv.slice(3);
-  await runRole(role, () =>
-    role === 'upstream'
-      ? runUpstream(HOST)
-      : role === 'streamgate'
-        ? runStreamGate(upstream, nodeId)
-        : runFastify(upstream, nodeId),
-  );
-} else {
-  try {
-    await main();
-  } catch (error) {
-    await roles.stopAll();
-    throw error;
-  }
-}
+await roles.entry(main, (role, [upstream = '', nodeId = '']) =>
+  role === 'upstream'
+    ? runUpstream(HOST)
+    : role === 'streamgate'
+      ? runStreamGate(upstream, nodeId)
+      : runFastify(upstream, nodeId),
+);

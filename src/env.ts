@@ -102,7 +102,11 @@ const spec = {
   },
   PROXY_TIMEOUT_MS: {
     schema: positiveInt.max(600_000).default(60_000),
-    help: "data plane: longest wait for an upstream's response headers (then 504), and for each chunk of its body (then the response is cut)",
+    help: "data plane: longest wait for an upstream's response headers (then 504), for each chunk of its body (then the response is cut), and for a STREAM route's upstream to accept a connection",
+  },
+  STREAM_IDLE_TIMEOUT_MS: {
+    schema: positiveInt.default(600_000),
+    help: 'a STREAM (TCP) route connection with no byte either way for this long is closed',
   },
   ROUTES_FILE: {
     schema: z.string().min(1).optional(),
@@ -185,11 +189,6 @@ const spec = {
   // Listed in PROTOCOLS.md for the features of the open issues; validated now, warned about when
   // set (`pending: true`, see pendingVariables), in effect once their feature ships.
 
-  STREAM_IDLE_TIMEOUT_MS: {
-    schema: positiveInt.optional(),
-    help: 'idle STREAM (TCP) route connections are closed after this; not used yet',
-    pending: true,
-  },
   PROXMOX_INSECURE: {
     schema: z.enum(['true', 'false']).optional(),
     help: '`true` skips TLS verification towards Proxmox (risky); not used yet',

@@ -135,6 +135,21 @@ export class Roles {
     });
   }
 
+  /**
+   * The script's entry point: a forked child (role in argv) runs that role; the orchestrator runs
+   * `main`, and if it fails every child is stopped before the error is thrown on.
+   */
+  async entry(main: () => Promise<void>, start: (role: string, args: string[]) => Promise<Ready>): Promise<void> {
+    const [role, ...args] = process.argv.slice(2);
+    if (role) return runRole(role, () => start(role, args));
+    try {
+      await main();
+    } catch (error) {
+      await this.stopAll();
+      throw error;
+    }
+  }
+
   /** Cuts the whole run (children killed, exit 1) if it takes longer than `ms`. */
   watchdog(ms: number): NodeJS.Timeout {
     return setTimeout(() => {
@@ -285,7 +300,7 @@ export function printRatio(label: string, ours: TargetSummary, theirs: TargetSum
 }
 
 /** Resident set size of a process in bytes, from /proc (Linux); `VmHWM` is the kernel's peak. */
-function procMemory(pid: number): { rss: number; hwm: number } | null {
+export function procMemory(pid: number): { rss: number; hwm: number } | null {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
@@ -296,7 +311,7 @@ function procMemory(pid: number): { rss: number; hwm: number } | null {
 }
 
 /** Resets a process's VmHWM to its current RSS (Linux ≥ 4.0, own processes); false if refused. */
-function resetPeak(pid: number): boolean {
+export function resetPeak(pid: number): boolean {
   try {
     writeFileSync(`/proc/${pid}/clear_refs`, '5');
     return true;

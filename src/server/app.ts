@@ -40,6 +40,7 @@ export function createApp(deps: AppDeps): App {
   const yoga = createGraphQL(deps, services);
   const graphqlWs = createGraphQLWebSocket(services.auth, yoga);
   const metrics = createMetrics();
+  metrics.trackStreams(() => services.routes.streams.allTraffic());
   const passthrough = createPassthrough({
     nodes: services.nodes.directory,
     agent: services.nodes.agent,
@@ -137,6 +138,8 @@ export function createApp(deps: AppDeps): App {
     async start(port = env.PORT, host = env.HOST, proxyPort = env.PROXY_PORT) {
       // Every module is ready (sessions recovered, routes loaded) before the first request.
       await modules.start();
+      // STREAM routes listen on their own ports whether or not PROXY_PORT is set: each one was asked for.
+      await services.routes.streams.start(env.PROXY_HOST ?? host);
       if (proxyPort !== undefined) {
         const proxyUrl = await dataPlane.start(proxyPort, env.PROXY_HOST ?? host);
         modules.http.policy.addOwnPort(Number(new URL(proxyUrl).port)); // no loops through the data plane
@@ -157,14 +160,20 @@ export function createApp(deps: AppDeps): App {
         const idleSweeper = setInterval(() => server.closeIdleConnections(), 50);
         server.closeIdleConnections();
         await Promise.race([
-          Promise.all([closed, graphqlWs.close(), relay.close(), dataPlane.stop(deadline)]),
+          Promise.all([
+            closed,
+            graphqlWs.close(),
+            relay.close(),
+            dataPlane.stop(deadline),
+            services.routes.streams.stop(deadline),
+          ]),
           deadline,
         ]);
         clearInterval(idleSweeper);
         for (const socket of graphqlWs.wss.clients) socket.terminate();
         relay.terminate();
         server.closeAllConnections();
-        await Promise.all([closed, dataPlane.stop(deadline)]);
+        await Promise.all([closed, dataPlane.stop(deadline), services.routes.streams.stop(deadline)]);
         await yoga.dispose();
         // No request is left: the modules stop in reverse order (proxies' NPM calls finish while
         // the event log is open; the monitor's last writes and the log's last entries come before

@@ -22,5 +22,11 @@ declare module '../events/index.js' {
       'routes',
       { provider: string; added: number; removed: number; active: number; excluded: number }
     >;
+    'route.upstream_unavailable': EventOf<
+      'route.upstream_unavailable',
+      'routes',
+      { alias: string; upstream: string; error: string }
+    >;
+    'route.upstream_recovered': EventOf<'route.upstream_recovered', 'routes', { alias: string; upstream: string }>;
   }
 }

@@ -29,6 +29,7 @@ export const routesModule = defineModule({
 });
 
 export { RouteService } from './service.js';
+export type { StreamTraffic } from './streams/listeners.js';
 export type { ActiveRoute, HttpRoute, Route } from './types.js';
 
 /** The route registry as the environment configures it. */
@@ -50,5 +51,11 @@ function createRouteService(deps: CoreDeps & { events: EventBus; health: HealthM
     policy: http.policy,
     healthTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS,
     reservedPorts,
+    streams: {
+      connectTimeoutMs: env.PROXY_TIMEOUT_MS,
+      idleTimeoutMs: env.STREAM_IDLE_TIMEOUT_MS,
+      drainTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
+      maxConnections: env.MAX_CONNECTIONS,
+    },
   });
 }

@@ -33,6 +33,21 @@ const RouteObject = builder.objectRef<Route>('Route').implement({
       description: 'The port a STREAM route listens on.',
       resolve: (r) => (r.kind === 'HTTP' ? null : r.listenPort),
     }),
+    connections: t.int({
+      nullable: true,
+      description: 'STREAM routes: connections open now; null for other kinds.',
+      resolve: (r, _args, ctx) => (r.kind === 'STREAM' ? ctx.routes.streams.trafficOf(r.alias).connections : null),
+    }),
+    bytesIn: t.float({
+      nullable: true,
+      description: 'STREAM routes: bytes received from clients (and sent on) since start; null for other kinds.',
+      resolve: (r, _args, ctx) => (r.kind === 'STREAM' ? ctx.routes.streams.trafficOf(r.alias).bytesIn : null),
+    }),
+    bytesOut: t.float({
+      nullable: true,
+      description: "STREAM routes: bytes sent to clients (the upstream's) since start; null for other kinds.",
+      resolve: (r, _args, ctx) => (r.kind === 'STREAM' ? ctx.routes.streams.trafficOf(r.alias).bytesOut : null),
+    }),
     excludedReason: t.string({
       nullable: true,
       description: 'Why the route is EXCLUDED; null for active routes.',

@@ -10,7 +10,8 @@ import type { RouteProvider, RouteSink } from './providers/provider.js';
 import { RouteSourceError } from './providers/provider.js';
 import { excludeResolved, resolveRoutes } from './reconcile.js';
 import { type RouteChanges, RouteRegistry } from './registry.js';
-import type { ActiveRoute, ExcludedRoute, ProviderName, Route, RouteKind, RouteSpec } from './types.js';
+import { StreamListeners, type StreamListenersOptions } from './streams/listeners.js';
+import type { ActiveRoute, ExcludedRoute, ProviderName, Route, RouteKind, RouteSpec, StreamRoute } from './types.js';
 
 export interface RouteServiceOptions {
   db: Db;
@@ -20,11 +21,13 @@ export interface RouteServiceOptions {
   health: Pick<HealthMonitor, 'forget' | 'relistSoon' | 'statusOf' | 'intervalMs'>;
   /** HTTP for the file routes' health checks (through the outbound address policy). */
   agent: Dispatcher;
-  /** The outbound address policy, for STREAM routes' TCP checks (HTTP ones go through `agent`). */
-  policy?: Pick<OutboundPolicy, 'checkLiteral' | 'lookup'>;
+  /** The outbound address policy, for STREAM routes' connections and TCP checks (HTTP ones go through `agent`). */
+  policy?: Pick<OutboundPolicy, 'checkLiteral' | 'lookup' | 'addOwnPort'>;
   healthTimeoutMs: number;
   /** Ports StreamGate itself listens on, with what they are (PORT, PROXY_PORT). */
   reservedPorts: ReadonlyMap<number, string>;
+  /** STREAM routes' listeners (streams/listeners.ts). */
+  streams: Omit<StreamListenersOptions, 'unbindable' | 'events' | 'log' | 'policy'>;
 }
 
 /**
@@ -37,14 +40,28 @@ export interface RouteServiceOptions {
 export class RouteService {
   readonly registry = new RouteRegistry();
   readonly health: RouteHealthSource;
+  /** Every STREAM route's TCP listener; they listen once `streams.start(host)` is called. */
+  readonly streams: StreamListeners;
   private readonly specs = new Map<ProviderName, readonly RouteSpec[]>();
   private readonly refused = new WeakMap<ActiveRoute, ExcludedRoute | null>();
+  /**
+   * STREAM routes whose port could not be bound, by what they ask for (unbindableKey); tried again
+   * when their provider hands over a new list (the routes file saved again).
+   */
+  private readonly unbound = new Map<string, ExcludedRoute>();
   /** Until every provider has loaded once, updates are only collected (no half-built registry). */
   private loading = true;
   private closed = false;
 
   constructor(private readonly options: RouteServiceOptions) {
     this.health = new RouteHealthSource(this.registry, options.agent, options.healthTimeoutMs, options.policy);
+    this.streams = new StreamListeners({
+      ...options.streams,
+      events: options.events,
+      log: options.log,
+      policy: options.policy,
+      unbindable: (route, reason) => this.unbindable(route, reason),
+    });
   }
 
   /** The proxy and node rows routes were made from, batched per operation (origins.ts). */
@@ -99,6 +116,8 @@ export class RouteService {
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all(this.options.providers.map((p) => p.close()));
+    // The app drains stream connections with its shutdown deadline first; whatever is left is cut.
+    await this.streams.stop(Promise.resolve());
   }
 
   private sinkFor(name: ProviderName): RouteSink {
@@ -106,6 +125,7 @@ export class RouteService {
       update: (specs) => {
         if (this.closed) return;
         this.specs.set(name, specs);
+        for (const [key, route] of this.unbound) if (route.provider === name) this.unbound.delete(key);
         if (!this.loading) this.apply();
       },
       failed: (error) => this.sourceFailed(name, error),
@@ -143,8 +163,20 @@ export class RouteService {
 
   private apply(): void {
     const resolved = resolveRoutes(this.specs, { reservedPorts: this.options.reservedPorts });
-    const changes = this.registry.replace(resolved.map((route) => this.withinPolicy(route)));
+    const changes = this.registry.replace(
+      resolved.map(
+        (route) => (route.kind === 'STREAM' && this.unbound.get(unbindableKey(route))) || this.withinPolicy(route),
+      ),
+    );
     if (changes.added.length || changes.removed.length) this.announce(changes);
+    this.streams.sync(this.registry.stream.values());
+  }
+
+  /** A STREAM route whose port cannot be listened on is EXCLUDED with the reason (and a WARN event). */
+  private unbindable(route: StreamRoute, reason: string): void {
+    if (this.closed) return;
+    this.unbound.set(unbindableKey(route), excludeResolved(route, reason));
+    this.apply();
   }
 
   /**
@@ -197,4 +229,9 @@ export class RouteService {
       });
     }
   }
+}
+
+/** What a STREAM route asks for: the same route from the same provider fails to bind the same way. */
+function unbindableKey(route: StreamRoute): string {
+  return `${route.provider}\0${route.alias}\0${route.listenPort}\0${route.upstreamUrl}`;
 }

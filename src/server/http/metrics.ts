@@ -1,4 +1,5 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { StreamTraffic } from '../../modules/routes/index.js';
 
 /** Prometheus metrics of one app instance (its own registry, so tests can run several apps). */
 export function createMetrics() {
@@ -35,6 +36,42 @@ export function createMetrics() {
   const routeHistograms = new Map<string, Histogram.Internal<'route'>>();
   return {
     registry,
+    /** STREAM routes' traffic, read from their listeners when scraped (nothing counted per byte here). */
+    trackStreams(traffic: () => Iterable<[string, StreamTraffic]>) {
+      new Gauge({
+        name: 'streamgate_stream_connections',
+        help: 'STREAM route connections open now, by route',
+        labelNames: ['route'] as const,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [route, t] of traffic()) this.set({ route }, t.connections);
+        },
+      });
+      new Counter({
+        name: 'streamgate_stream_connections_total',
+        help: 'STREAM route connections accepted, by route',
+        labelNames: ['route'] as const,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [route, t] of traffic()) this.inc({ route }, t.accepted);
+        },
+      });
+      new Counter({
+        name: 'streamgate_stream_bytes_total',
+        help: 'STREAM route bytes by route and direction (in: from clients, out: to clients)',
+        labelNames: ['route', 'direction'] as const,
+        registers: [registry],
+        collect() {
+          this.reset();
+          for (const [route, t] of traffic()) {
+            this.inc({ route, direction: 'in' }, t.bytesIn);
+            this.inc({ route, direction: 'out' }, t.bytesOut);
+          }
+        },
+      });
+    },
     observeRoute(route: string, code: number, seconds: number) {
       const key = `${route} ${code}`;
       let counter = routeCounters.get(key);
