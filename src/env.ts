@@ -121,11 +121,21 @@ const spec = {
   },
   PROXMOX_URL: {
     schema: optionalUrl(['http', 'https']),
-    help: 'Proxmox API URL for route linking; unset = off',
-    pending: true,
+    help: 'Proxmox VE API (`https://pve:8006`): routes are linked to the nodes, containers and VMs they point at; unset = off',
   },
-  PROXMOX_TOKEN_ID: { schema: z.string().min(1).optional(), help: 'Proxmox API token id' },
+  PROXMOX_TOKEN_ID: {
+    schema: z.string().min(1).optional(),
+    help: 'Proxmox API token id, `user@realm!name` (read-only: VM.Audit and Sys.Audit on `/` suffice)',
+  },
   PROXMOX_TOKEN_SECRET: { schema: z.string().min(1).optional(), help: 'Proxmox API token secret' },
+  PROXMOX_INSECURE: {
+    schema: z.enum(['true', 'false']).default('false'),
+    help: '`true` skips TLS certificate verification towards Proxmox (a self-signed certificate): anyone on the path can then read the token',
+  },
+  PROXMOX_REFRESH_MS: {
+    schema: positiveInt.min(1_000).default(60_000),
+    help: "how often Proxmox's inventory (nodes, guests, their addresses) is read again",
+  },
   NODE_CALLS_PER_OPERATION: {
     schema: positiveInt.default(50),
     help: 'node API calls one GraphQL operation may make (`streams`, `traffic`, `ping`, …); past it: BUDGET_EXCEEDED on the fields left',
@@ -185,14 +195,6 @@ const spec = {
   EXPOSE_ERRORS: {
     schema: z.enum(['true', 'false']).default('false'),
     help: "`true` returns unexpected errors' details and stack traces: for local debugging only",
-  },
-  // Listed in PROTOCOLS.md for the features of the open issues; validated now, warned about when
-  // set (`pending: true`, see pendingVariables), in effect once their feature ships.
-
-  PROXMOX_INSECURE: {
-    schema: z.enum(['true', 'false']).optional(),
-    help: '`true` skips TLS verification towards Proxmox (risky); not used yet',
-    pending: true,
   },
   OUTBOUND_DENY: {
     schema: cidrList.optional(),

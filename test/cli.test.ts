@@ -609,7 +609,7 @@ describe('variables whose feature has not shipped', () => {
       PROXMOX_INSECURE: 'true',
       ROUTES_FILE: 'routes.yml',
     });
-    expect(pendingVariables(env)).toEqual(['REDIS_URL', 'PROXMOX_INSECURE']);
+    expect(pendingVariables(env)).toEqual(['REDIS_URL']);
     expect(pendingVariables(parseEnv({}))).toEqual([]);
   });
 });

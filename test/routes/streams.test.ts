@@ -154,7 +154,11 @@ describe('STREAM routes', () => {
     expect(taken?.excludedReason).toBe(
       `listenPort ${ports.taken} cannot be bound on 127.0.0.1: in use by another process (EADDRINUSE)`,
     );
-    const warned = (await events('route.excluded')).filter((e) => e.message.includes('"taken"'));
+    const warned = await eventually(async () => {
+      const found = (await events('route.excluded')).filter((e) => e.message.includes('"taken"'));
+      expect(found).toHaveLength(1);
+      return found;
+    });
     expect(warned[0]).toMatchObject({ severity: 'WARN' });
     // The others are unaffected.
     const client = await dial(ports.echo as number);

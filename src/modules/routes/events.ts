@@ -27,6 +27,9 @@ declare module '../events/index.js' {
       'routes',
       { alias: string; upstream: string; error: string }
     >;
+    'proxmox.unreachable': EventOf<'proxmox.unreachable', 'routes', { error: string }>;
+    'proxmox.auth_failed': EventOf<'proxmox.auth_failed', 'routes', { error: string }>;
+    'proxmox.recovered': EventOf<'proxmox.recovered', 'routes', { resources: number }>;
     'route.upstream_recovered': EventOf<'route.upstream_recovered', 'routes', { alias: string; upstream: string }>;
   }
 }

@@ -1,3 +1,4 @@
+import { Agent } from 'undici';
 import type { EventBus } from '../events/index.js';
 import type { HealthMonitor } from '../health/index.js';
 import { type CoreDeps, defineModule } from '../module.js';
@@ -5,6 +6,8 @@ import { FileRouteProvider } from './providers/file.js';
 import { nodesRouteProvider } from './providers/nodes.js';
 import type { RouteProvider } from './providers/provider.js';
 import { proxiesRouteProvider } from './providers/proxies.js';
+import { ProxmoxClient } from './proxmox/client.js';
+import { ProxmoxLinker } from './proxmox/linker.js';
 import { RouteService } from './service.js';
 import './schema.js'; // registers the module's GraphQL types
 
@@ -13,6 +16,8 @@ import './schema.js'; // registers the module's GraphQL types
  * changes made through another instance on the same database (or in SQL) arrive within this time.
  */
 const RESYNC_MS = 30_000;
+/** One call to the Proxmox API longer than this fails (and the refresh with it). */
+const PROXMOX_TIMEOUT_MS = 10_000;
 
 /**
  * Every route (from proxies, nodes and the routes file) in one registry, with live health; what
@@ -51,11 +56,36 @@ function createRouteService(deps: CoreDeps & { events: EventBus; health: HealthM
     policy: http.policy,
     healthTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS,
     reservedPorts,
+    proxmox: proxmoxLinker(deps, log),
     streams: {
       connectTimeoutMs: env.PROXY_TIMEOUT_MS,
       idleTimeoutMs: env.STREAM_IDLE_TIMEOUT_MS,
       drainTimeoutMs: env.SHUTDOWN_TIMEOUT_MS,
       maxConnections: env.MAX_CONNECTIONS,
     },
+  });
+}
+
+/** Route linking to Proxmox (PROXMOX_URL with its token), null when it is not configured. */
+function proxmoxLinker(deps: CoreDeps & { events: EventBus }, log: CoreDeps['log']): ProxmoxLinker | null {
+  const { env, events, http } = deps;
+  const { PROXMOX_URL: url, PROXMOX_TOKEN_ID: tokenId, PROXMOX_TOKEN_SECRET: tokenSecret } = env;
+  if (!url || !tokenId || !tokenSecret) return null;
+  if (env.PROXMOX_INSECURE === 'true') {
+    log.warn(
+      { url },
+      'PROXMOX_INSECURE=true: the Proxmox certificate is not verified, and the API token is exposed to anyone on the path',
+    );
+  }
+  // Its own pool: one host, and its own TLS rule (PROXMOX_INSECURE); through the outbound policy.
+  const dispatcher = new Agent({
+    connect: http.policy.connector({ timeout: 5_000, rejectUnauthorized: env.PROXMOX_INSECURE !== 'true' }),
+  });
+  return new ProxmoxLinker({
+    client: new ProxmoxClient({ url, tokenId, tokenSecret, dispatcher, timeoutMs: PROXMOX_TIMEOUT_MS }),
+    events,
+    log,
+    refreshMs: env.PROXMOX_REFRESH_MS,
+    close: () => dispatcher.close(),
   });
 }

@@ -3,11 +3,27 @@ import { HealthInfo } from '../../graphql/common.js';
 import { badInput } from '../../lib/errors.js';
 import { InfraNode, healthOf as nodeHealth } from '../nodes/index.js';
 import { ProxyRef, proxyHealth } from '../proxies/index.js';
+import { PROXMOX_LINK_TYPES, type ProxmoxLink } from './proxmox/inventory.js';
 import { PROVIDERS, ROUTE_KINDS, type Route } from './types.js';
 
 const RouteKindEnum = builder.enumType('RouteKind', {
   description: 'HTTP and STREAM routes are active; EXCLUDED ones failed validation (see `excludedReason`).',
   values: ROUTE_KINDS,
+});
+
+const ProxmoxLinkType = builder.enumType('ProxmoxLinkType', {
+  description: 'A Proxmox node, or one of its LXC containers or (QEMU) VMs.',
+  values: PROXMOX_LINK_TYPES,
+});
+
+const ProxmoxLinkObject = builder.objectRef<ProxmoxLink>('ProxmoxLink').implement({
+  description: 'The Proxmox node or guest a route points at (by its upstream host, IP or alias).',
+  fields: (t) => ({
+    node: t.exposeString('node', { description: 'The node: the guest runs on it, or the node itself.' }),
+    vmid: t.exposeInt('vmid', { description: "The guest's id; 0 for a node." }),
+    vmName: t.exposeString('vmName', { nullable: true, description: "The guest's name; null for a node." }),
+    type: t.field({ type: ProxmoxLinkType, resolve: (l) => l.type }),
+  }),
 });
 
 const RouteObject = builder.objectRef<Route>('Route').implement({
@@ -47,6 +63,14 @@ const RouteObject = builder.objectRef<Route>('Route').implement({
       nullable: true,
       description: "STREAM routes: bytes sent to clients (the upstream's) since start; null for other kinds.",
       resolve: (r, _args, ctx) => (r.kind === 'STREAM' ? ctx.routes.streams.trafficOf(r.alias).bytesOut : null),
+    }),
+    proxmox: t.field({
+      type: ProxmoxLinkObject,
+      nullable: true,
+      description:
+        'The Proxmox node (vmid 0) or container/VM the upstream host, IP or alias matches; nodes win over guests. ' +
+        'Null when none matches or PROXMOX_URL is not set.',
+      resolve: (r, _args, ctx) => ctx.routes.proxmox?.linkOf(r) ?? null,
     }),
     excludedReason: t.string({
       nullable: true,

@@ -8,6 +8,7 @@ import { RouteHealthSource } from './health.js';
 import { type OriginLoaders, originLoaders } from './origins.js';
 import type { RouteProvider, RouteSink } from './providers/provider.js';
 import { RouteSourceError } from './providers/provider.js';
+import type { ProxmoxLinker } from './proxmox/linker.js';
 import { excludeResolved, resolveRoutes } from './reconcile.js';
 import { type RouteChanges, RouteRegistry } from './registry.js';
 import { StreamListeners, type StreamListenersOptions } from './streams/listeners.js';
@@ -26,6 +27,8 @@ export interface RouteServiceOptions {
   healthTimeoutMs: number;
   /** Ports StreamGate itself listens on, with what they are (PORT, PROXY_PORT). */
   reservedPorts: ReadonlyMap<number, string>;
+  /** Links routes to Proxmox nodes and guests (PROXMOX_URL); null when off. */
+  proxmox?: ProxmoxLinker | null;
   /** STREAM routes' listeners (streams/listeners.ts). */
   streams: Omit<StreamListenersOptions, 'unbindable' | 'events' | 'log' | 'policy'>;
 }
@@ -69,8 +72,16 @@ export class RouteService {
     return originLoaders(this.options.db, operation);
   }
 
+  /** Route linking to Proxmox; null when PROXMOX_URL is not set. */
+  get proxmox(): ProxmoxLinker | null {
+    return this.options.proxmox ?? null;
+  }
+
   /** Loads every provider and starts following them; resolves once the first full set is in place. */
   async start(): Promise<void> {
+    // Proxmox is read beside the providers, not waited for: a slow or absent Proxmox must not hold
+    // the start; routes are linked as soon as its inventory is in.
+    this.proxmox?.start();
     await Promise.all(this.options.providers.map((provider) => provider.start(this.sinkFor(provider.name))));
     this.loading = false;
     this.apply();
@@ -115,7 +126,7 @@ export class RouteService {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.options.providers.map((p) => p.close()));
+    await Promise.all([...this.options.providers.map((p) => p.close()), this.proxmox?.stop()]);
     // The app drains stream connections with its shutdown deadline first; whatever is left is cut.
     await this.streams.stop(Promise.resolve());
   }

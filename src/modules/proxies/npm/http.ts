@@ -1,6 +1,7 @@
 import type { Dispatcher } from 'undici';
 import { errors } from 'undici';
 import { describeError, errorCode } from '../../../lib/errors.js';
+import { readBodyText } from '../../../lib/read-body.js';
 import { invalidResponse, NpmError, unreachable } from './errors.js';
 
 /** One NPM answer, read whole: the API's bodies are small JSON documents. */
@@ -50,7 +51,7 @@ export async function exchange(dispatcher: Dispatcher, request: NpmRequest): Pro
       signal,
     });
     status = response.statusCode;
-    const text = await readAll(response.body);
+    const text = await readBodyText(response.body, MAX_ANSWER_BYTES);
     if (text === null) {
       throw invalidResponse(operation, status, `the answer is larger than ${MAX_ANSWER_BYTES} bytes`);
     }
@@ -96,21 +97,6 @@ function neverLeft(error: unknown): boolean {
 function syscallOf(error: unknown): unknown {
   const own = (error as { syscall?: unknown } | null)?.syscall;
   return own ?? (error as { cause?: { syscall?: unknown } } | null)?.cause?.syscall;
-}
-
-/** The body as text, or null once it passes the limit (the rest is not read). */
-async function readAll(body: Dispatcher.ResponseData['body']): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_ANSWER_BYTES) {
-      body.destroy();
-      return null;
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** "connection refused (ECONNREFUSED)": the words for people, the code for searching. */
