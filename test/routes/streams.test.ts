@@ -279,3 +279,42 @@ describe('shutdown', () => {
     echo.close();
   });
 });
+
+describe('draining, bounded by SHUTDOWN_TIMEOUT_MS', () => {
+  it('cuts a removed route’s connections that outlast it, and only those', async () => {
+    const [, upstreamPort] = await tcpServer((socket) => socket.pipe(socket));
+    const [slowPort, keptPort] = [await closedPort(), await closedPort()];
+    const file = join(dir, 'drain.yaml');
+    const write = async (routes: { alias: string; listenPort: number }[]) => {
+      const lines = ['routes:'];
+      for (const r of routes)
+        lines.push(
+          `  - alias: ${r.alias}`,
+          `    listenPort: ${r.listenPort}`,
+          `    upstream: 127.0.0.1:${upstreamPort}`,
+        );
+      await writeFile(`${file}.tmp`, `${lines.join('\n')}\n`);
+      await rename(`${file}.tmp`, file);
+    };
+    await write([
+      { alias: 'slow', listenPort: slowPort },
+      { alias: 'kept', listenPort: keptPort },
+    ]);
+    const app = await startTestApp({ env: { ROUTES_FILE: file, PROXY_HOST: '127.0.0.1', SHUTDOWN_TIMEOUT_MS: '700' } });
+    try {
+      const removed = await dial(slowPort);
+      const kept = await dial(keptPort);
+      expect(await roundTrip(removed, 'a')).toBe('a');
+      await write([{ alias: 'kept', listenPort: keptPort }]);
+      const started = Date.now();
+      const ended = await ending(removed);
+      expect(ended).toMatch(/^(end|close|error:ECONNRESET)$/);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+      // The route still there keeps its connection.
+      expect(await roundTrip(kept, 'still')).toBe('still');
+      kept.destroy();
+    } finally {
+      await app.app.stop();
+    }
+  });
+});
