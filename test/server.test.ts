@@ -4,6 +4,7 @@ import { createClient } from 'graphql-ws';
 import { beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { bootstrapAdminToken } from '../src/modules/auth/tokens.js';
+import { MAX_GRAPHQL_BODY_BYTES } from '../src/server/http/graphql-body.js';
 import { startTestApp, type TestApp } from './helpers/app.js';
 import { createTestDatabase, TEST_DATABASE_URL } from './helpers/db.js';
 import { startFakeNode } from './helpers/fake-node.js';
@@ -12,6 +13,44 @@ import { startTcpProxy } from './helpers/tcp-proxy.js';
 let app: TestApp;
 beforeAll(async () => {
   app = await startTestApp();
+});
+
+describe('GraphQL request bodies', () => {
+  const post = (body: string | ReadableStream<Uint8Array>, headers: Record<string, string> = {}) =>
+    app.fetch('/graphql', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
+      ...(typeof body === 'string' ? {} : { duplex: 'half' }),
+    } as RequestInit);
+
+  it('takes a body up to MAX_GRAPHQL_BODY_BYTES, variables included', async () => {
+    const filler = 'x'.repeat(MAX_GRAPHQL_BODY_BYTES - 200);
+    const res = await post(
+      JSON.stringify({ query: 'query($f: String!) { route(alias: $f) { alias } }', variables: { f: filler } }),
+    );
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ data: { route: null } });
+  });
+
+  it('refuses a larger one with 413 PAYLOAD_TOO_LARGE, by its Content-Length or as it streams', async () => {
+    const big = JSON.stringify({ query: '{ __typename }', variables: { f: 'x'.repeat(MAX_GRAPHQL_BODY_BYTES) } });
+    const declared = await post(big);
+    expect(declared.status).toBe(413);
+    expect((await declared.json()).error.code).toBe('PAYLOAD_TOO_LARGE');
+
+    // Chunked: no Content-Length, the limit is found while reading.
+    const chunk = new TextEncoder().encode('x'.repeat(64 * 1024));
+    let sent = 0;
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 40) controller.enqueue(chunk);
+        else controller.close();
+      },
+    });
+    const streamed = await post(stream);
+    expect(streamed.status).toBe(413);
+  });
 });
 
 describe('GraphQL over HTTP compliance', () => {

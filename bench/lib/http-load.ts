@@ -29,6 +29,9 @@ export interface LoadJob {
   origin: string;
   path: string;
   headers: Record<string, string>;
+  /** GET without a body unless given (GraphQL benchmarks POST a JSON document). */
+  method?: 'GET' | 'POST';
+  body?: string;
   connections: number;
   warmupMs: number;
   durationMs: number;
@@ -60,7 +63,12 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
       if (!recording && now >= recordFrom) recording = true;
       const sent = now;
       try {
-        const { statusCode, body } = await pool.request({ path: job.path, method: 'GET', headers: job.headers });
+        const { statusCode, body } = await pool.request({
+          path: job.path,
+          method: job.method ?? 'GET',
+          headers: job.headers,
+          body: job.body ?? null,
+        });
         await body.arrayBuffer();
         if (statusCode < 200 || statusCode >= 300) non2xx += recording ? 1 : 0;
       } catch {
@@ -192,6 +200,8 @@ export interface Target {
   /** The process whose CPU time is charged to the target: the proxy, or for direct the upstream. */
   proc: ChildProcess;
   headers: Record<string, string>;
+  method?: 'GET' | 'POST';
+  body?: string;
 }
 
 /** Before measuring: every target answers 200 with the upstream's document, or the run stops. */
@@ -247,6 +257,8 @@ export async function compareThroughput(
         origin: t.url,
         path: t.path,
         headers: t.headers,
+        ...(t.method ? { method: t.method } : {}),
+        ...(t.body !== undefined ? { body: t.body } : {}),
         connections: opts.connections,
         warmupMs: opts.warmupSeconds * 1000,
         durationMs: opts.seconds * 1000,

@@ -8,6 +8,7 @@ import { createGraphQL } from './graphql/yoga.js';
 import { requirePrincipal } from './http/auth.js';
 import { graphiqlEnabled, originAllowed, requireJsonBody } from './http/browser.js';
 import { createGraphiQLPage } from './http/graphiql.js';
+import { readGraphQLBody } from './http/graphql-body.js';
 import { bodyDeadline, limitConnections } from './http/limits.js';
 import { listen } from './http/listen.js';
 import { createMetrics } from './http/metrics.js';
@@ -66,6 +67,11 @@ export function createApp(deps: AppDeps): App {
       case 'graphql':
         if (graphiql?.wants(req)) return graphiql.send(req, res);
         if (!requireJsonBody(req, res)) return;
+        if (req.method === 'POST') {
+          const body = await readGraphQLBody(req, res);
+          if (body === undefined) return;
+          (req as IncomingMessage & { body?: unknown }).body = body;
+        }
         return yoga.handle(req, res);
     }
     // The passthrough can do anything a node's API allows: admin only.
