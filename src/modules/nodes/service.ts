@@ -19,6 +19,9 @@ import { NodeHealthSource } from './health.js';
 import { createNodeSchema, createStreamerSchema, updateNodeSchema, updateStreamerSchema } from './input.js';
 import { NODE_KINDS } from './kinds.js';
 
+/** Columns to read of a node (a Prisma `select`); see list(). */
+export type NodeColumns = Partial<Record<keyof Node, true>>;
+
 export type { Node };
 
 const CURSOR_PREFIX = 'node';
@@ -69,20 +72,28 @@ export class NodeService {
     this.healthSource = new NodeHealthSource(options.db, options.agent, options.checkTimeoutMs);
   }
 
-  async list(kind: NodeKind, args: PageArgs) {
+  /**
+   * A page of nodes of one kind. `select` (GraphQL: only what the query reads) returns rows with
+   * those columns only, typed as whole ones: only for callers that read no others.
+   */
+  async list(kind: NodeKind, args: PageArgs, select?: NodeColumns) {
     const query = pageQuery(CURSOR_PREFIX, args, isUuid);
-    const rows = await this.db.node.findMany({
+    const rows = (await this.db.node.findMany({
+      ...(select ? { select: { ...select, id: true } } : {}),
       where: { kind, ...(query.afterKey ? { id: { gt: query.afterKey } } : {}) },
       orderBy: { id: 'asc' },
       take: query.take,
-    });
+    })) as Node[];
     return toPage(CURSOR_PREFIX, rows, query, (n) => n.id);
   }
 
-  /** A node by id (of one kind, when given); null for unknown or malformed ids. */
-  async find(id: string, kind?: NodeKind): Promise<Node | null> {
+  /** A node by id (of one kind, when given); null for unknown or malformed ids. `select` as in list(). */
+  async find(id: string, kind?: NodeKind, select?: NodeColumns): Promise<Node | null> {
     if (!isUuid(id)) return null;
-    const node = await this.db.node.findUnique({ where: { id } });
+    const node = (await this.db.node.findUnique({
+      ...(select ? { select: { ...select, kind: true } } : {}),
+      where: { id },
+    })) as Node | null;
     return node && (kind === undefined || node.kind === kind) ? node : null;
   }
 
