@@ -4,7 +4,7 @@ import type { Overflow } from '../../lib/bounded-stream.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Page } from '../../lib/pagination.js';
 import { type EventFilter, LiveSubscription } from './live.js';
-import { type EventsArgs, listEvents } from './query.js';
+import { type EventColumns, type EventsArgs, listEvents } from './query.js';
 import { resumeAfter } from './resume.js';
 import { deleteOlderThan, insertEvents, lastStoredSeq } from './store.js';
 import { type Actor, type AppEvent, atLeast, type EventLogEntry, type Severity } from './types.js';
@@ -122,9 +122,9 @@ export class EventBus {
     });
   }
 
-  /** One page of the stored log (see query.ts). */
-  list(args: EventsArgs): Promise<Page<EventLogEntry>> {
-    return listEvents(this.db, args);
+  /** One page of the stored log (see query.ts); `select` as listEvents takes it. */
+  list(args: EventsArgs, select?: EventColumns): Promise<Page<EventLogEntry>> {
+    return listEvents(this.db, args, select);
   }
 
   /** Live entries matching the filter, until the consumer returns or the bus closes. */

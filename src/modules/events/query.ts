@@ -6,6 +6,9 @@ import { parseInput } from '../../lib/validate.js';
 import { newerThan, olderThan, parseEventCursor } from './cursor.js';
 import { EVENT_SOURCES, type EventLogEntry, type Severity } from './types.js';
 
+/** Columns to read of an event (a Prisma `select`). */
+export type EventColumns = Partial<Record<keyof EventLog, true>>;
+
 export interface EventsArgs {
   first?: number | null;
   after?: string | null;
@@ -30,7 +33,7 @@ export function parseSource(source: string | null | undefined, field = 'source')
  * carry older-than cursors. After a catch-up (newer-than) cursor: what was stored after that
  * position, oldest first, edges carry catch-up cursors; page on until `hasNextPage` is false.
  */
-export async function listEvents(db: Db, args: EventsArgs): Promise<Page<EventLogEntry>> {
+export async function listEvents(db: Db, args: EventsArgs, select?: EventColumns): Promise<Page<EventLogEntry>> {
   const { first, severity, source } = parseInput(argsSchema, {
     first: args.first,
     severity: args.severity,
@@ -39,7 +42,10 @@ export async function listEvents(db: Db, args: EventsArgs): Promise<Page<EventLo
   const size = first ?? DEFAULT_PAGE_SIZE;
   const cursor = args.after == null ? null : parseEventCursor(args.after);
   const newer = cursor?.direction === 'newer';
-  const rows = await db.eventLog.findMany({
+  // With `select`, rows hold only those columns: entryOf fills the rest with undefined, which no
+  // field the query asked for reads.
+  const rows = (await db.eventLog.findMany({
+    ...(select ? { select: { ...select, seq: true } } : {}),
     where: {
       ...(severity ? { severity: { in: severity as Severity[] } } : {}),
       ...(source ? { source } : {}),
@@ -47,7 +53,7 @@ export async function listEvents(db: Db, args: EventsArgs): Promise<Page<EventLo
     },
     orderBy: { seq: newer ? 'asc' : 'desc' },
     take: size + 1,
-  });
+  })) as EventLog[];
   const edges = rows.slice(0, size).map((row) => ({
     cursor: newer ? newerThan(row.seq) : olderThan(row.seq),
     node: entryOf(row),

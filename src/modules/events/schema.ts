@@ -1,6 +1,8 @@
+import type { EventLog } from '../../generated/prisma/client.js';
 import { builder } from '../../graphql/builder.js';
 import { connectionOf } from '../../graphql/common.js';
 import { unlessOverflow } from '../../graphql/overflow.js';
+import { selectedFieldNames, selectFor } from '../../graphql/selection.js';
 import { newerThan } from './cursor.js';
 import { parseSource } from './query.js';
 import { EVENT_SOURCES, type EventLogEntry, SEVERITIES } from './types.js';
@@ -43,6 +45,19 @@ const EventLogEntryRef = builder.objectRef<EventLogEntry>('EventLogEntry').imple
 
 const EventLogEntryConnection = connectionOf('EventLogEntry', EventLogEntryRef);
 
+/** The columns each EventLogEntry field reads (entryOf); `seq` (id, cursors) is always read. */
+const EVENT_FIELD_COLUMNS: Record<string, readonly (keyof EventLog)[]> = {
+  id: ['seq'],
+  cursor: ['seq'],
+  severity: ['severity'],
+  source: ['source'],
+  type: ['type'],
+  message: ['message'],
+  details: ['details'],
+  createdAt: ['createdAt'],
+  actor: ['actorId', 'actorName'],
+};
+
 builder.queryField('events', (t) =>
   t.field({
     type: EventLogEntryConnection,
@@ -58,7 +73,9 @@ builder.queryField('events', (t) =>
       source: t.arg.string({ description: `One of ${EVENT_SOURCES.join(', ')}.` }),
     },
     authScopes: { viewer: true },
-    resolve: (_root, args, ctx) => ctx.events.list(args),
+    // Only the columns the asked-for fields read (a whole row costs Prisma twice as much to map).
+    resolve: (_root, args, ctx, info) =>
+      ctx.events.list(args, selectFor(selectedFieldNames(info, ['edges', 'node']), EVENT_FIELD_COLUMNS, ['seq'])),
   }),
 );
 

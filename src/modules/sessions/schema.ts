@@ -2,6 +2,7 @@ import { queryFromInfo } from '@pothos/plugin-prisma';
 import { builder } from '../../graphql/builder.js';
 import { connectionOf } from '../../graphql/common.js';
 import { unlessOverflow } from '../../graphql/overflow.js';
+import { selectedFieldNames, selectFor } from '../../graphql/selection.js';
 import type { Counters, Frame } from './hub.js';
 import type {
   CreateSessionPayload as CreateSessionPayloadShape,
@@ -95,14 +96,36 @@ const StreamFrame = builder.objectRef<Frame>('StreamFrame').implement({
   }),
 });
 
+/** The columns each Session field reads (the counters: the stored ones, for a session not live here). */
+const SESSION_FIELD_COLUMNS: Record<string, readonly (keyof SessionRow)[]> = {
+  id: ['id'],
+  clientId: ['clientId'],
+  status: ['status'],
+  wsUrl: ['id', 'clientId'],
+  createdAt: ['createdAt'],
+  startedAt: ['startedAt'],
+  finishedAt: ['finishedAt'],
+  framesRelayed: ['framesRelayed'],
+  bytesRelayed: ['bytesRelayed'],
+  operatorConnects: ['operatorConnects'],
+  operatorDisconnects: ['operatorDisconnects'],
+};
+
 builder.queryFields((t) => ({
   sessions: t.field({
     type: SessionConnection,
     description: 'Sessions, newest first.',
     args: { first: t.arg.int(), after: t.arg.string(), status: t.arg({ type: SessionStatusEnum }) },
     authScopes: { viewer: true },
-    resolve: (_root, args, ctx, info) =>
-      ctx.sessions.list(args, queryFromInfo({ context: ctx, info, path: ['edges', 'node'] })),
+    // Only the columns the asked-for fields read; with `operators`, plugin-prisma's selection (the
+    // relation in the same query).
+    resolve: (_root, args, ctx, info) => {
+      const select = selectFor(selectedFieldNames(info, ['edges', 'node']), SESSION_FIELD_COLUMNS, ['id']);
+      return ctx.sessions.list(
+        args,
+        select ? { select } : queryFromInfo({ context: ctx, info, path: ['edges', 'node'] }),
+      );
+    },
   }),
   session: t.prismaField({
     type: 'Session',
