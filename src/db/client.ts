@@ -7,6 +7,7 @@ import { PrismaPGlite } from 'pglite-prisma-adapter';
 import lockfile from 'proper-lockfile';
 import { PrismaClient } from '../generated/prisma/client.js';
 import { applyMigrations, type MigrationReport } from './migrate.js';
+import { EMBEDDED_POSTGRES_CONF, initialiseDataDir } from './pglite-init.js';
 import { pgliteConnection, postgresConnection, type SqlConnection } from './sql.js';
 
 export type Db = PrismaClient;
@@ -89,7 +90,8 @@ export async function openEmbedded(dataDir: string, opts: EmbeddedOpenOptions = 
   await mkdir(dataDir, { recursive: true });
   const release = await lockDataDir(dataDir, opts);
   try {
-    const pglite = await PGlite.create(dataDir);
+    await initialiseDataDir(dataDir);
+    const pglite = await PGlite.create(dataDir, { postgresqlconf: EMBEDDED_POSTGRES_CONF });
     return fromPGlite(pglite, { location: dataDir, onClose: release });
   } catch (error) {
     await release();
