@@ -318,3 +318,25 @@ describe('draining, bounded by SHUTDOWN_TIMEOUT_MS', () => {
     }
   });
 });
+
+describe('a listen address this machine does not have', () => {
+  it('excludes the route with EADDRNOTAVAIL and says to check PROXY_HOST', async () => {
+    const file = join(dir, 'elsewhere.yaml');
+    const listenPort = await closedPort();
+    await writeFile(
+      file,
+      `routes:\n  - alias: nowhere\n    listenPort: ${listenPort}\n    upstream: 127.0.0.1:${echoPort}\n`,
+    );
+    // 192.0.2.1 (TEST-NET-1) is on no interface here.
+    const app = await startTestApp({ env: { ROUTES_FILE: file, PROXY_HOST: '192.0.2.1' } });
+    try {
+      const found = (await sdkClient(app).route({ alias: 'nowhere' })).route;
+      expect(found).toMatchObject({ kind: 'EXCLUDED', listenPort });
+      expect(found?.excludedReason).toBe(
+        `listenPort ${listenPort} cannot be bound on 192.0.2.1: no such local address (EADDRNOTAVAIL; check PROXY_HOST)`,
+      );
+    } finally {
+      await app.app.stop();
+    }
+  });
+});
