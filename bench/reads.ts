@@ -34,7 +34,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { Pool, request } from 'undici';
 import { compareThroughput, KNOBS, printRatio, procMemory, type Ready, Roles, type Target } from './lib/http-load.js';
-import { BENCH_TOKEN } from './lib/streamgate.js';
+import { BENCH_TOKEN, startBenchStreamGate } from './lib/streamgate.js';
 
 const HOST = '127.0.0.1';
 const PG_URL = process.env.BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -62,25 +62,15 @@ function installPostGraphile(): void {
 
 /** The real app, on PostgreSQL (`databaseUrl`) or on a fresh embedded DATA_DIR. */
 async function runStreamGate(databaseUrl: string): Promise<Ready> {
-  const { openDatabase } = await import('../src/db/open.js');
-  const { parseEnv } = await import('../src/env.js');
-  const { createLogger } = await import('../src/lib/logger.js');
-  const { TokenVerifier } = await import('../src/modules/auth/tokens.js');
-  const { createApp } = await import('../src/server/app.js');
-  const env = parseEnv({
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'warn',
-    ADMIN_TOKEN: BENCH_TOKEN,
-    HEALTH_MONITOR: 'off',
-    ...(databaseUrl
-      ? { DATABASE_URL: databaseUrl }
-      : { DATA_DIR: mkdtempSync(join(tmpdir(), 'streamgate-bench-reads-')) }),
+  const database: Record<string, string> = databaseUrl
+    ? { DATABASE_URL: databaseUrl }
+    : { DATA_DIR: mkdtempSync(join(tmpdir(), 'streamgate-bench-reads-')) };
+  const { url } = await startBenchStreamGate({
+    host: HOST,
+    env: { LOG_LEVEL: 'warn', HEALTH_MONITOR: 'off', ...database },
+    fromEnv: true,
   });
-  const database = await openDatabase(env);
-  await database.migrate();
-  const log = createLogger(env.LOG_LEVEL);
-  const app = createApp({ env, log, database, tokens: new TokenVerifier(database.prisma, BENCH_TOKEN) });
-  return { url: await app.start(0, HOST) };
+  return { url };
 }
 
 async function runPostGraphile(): Promise<Ready> {

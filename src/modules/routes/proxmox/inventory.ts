@@ -49,6 +49,8 @@ const ADDRESS_READS_AT_ONCE = 8;
 export class ProxmoxInventory {
   private readonly nodes = new Map<string, ProxmoxLink>();
   private readonly guests = new Map<string, ProxmoxLink>();
+  /** Nodes and guests read. */
+  readonly size: number;
 
   static readonly EMPTY = new ProxmoxInventory([], []);
 
@@ -57,13 +59,10 @@ export class ProxmoxInventory {
     guests: readonly { link: ProxmoxLink; ips: readonly string[] }[],
   ) {
     // Lowest vmid first, so two guests with one name link the same way every time.
+    this.size = nodes.length + guests.length;
     const ordered = [...guests].sort((a, b) => a.link.vmid - b.link.vmid);
     for (const { link, ips } of nodes) index(this.nodes, link, link.node, ips);
     for (const { link, ips } of ordered) index(this.guests, link, link.vmName, ips);
-  }
-
-  get size(): number {
-    return new Set([...this.nodes.values(), ...this.guests.values()]).size;
   }
 
   /**

@@ -90,16 +90,6 @@ export class StreamListeners {
     while (this.binds.size > 0) await Promise.all(this.binds);
   }
 
-  /** The port a route is listening on now, and where; null when it is not (yet). */
-  address(alias: string): { host: string; port: number } | null {
-    for (const listener of this.listeners.values()) {
-      if (listener.route.alias === alias && listener.server.listening && this.host !== null) {
-        return { host: this.host, port: listener.port };
-      }
-    }
-    return null;
-  }
-
   /** A route's traffic since start (by alias); zeros for a route that never had any. */
   trafficOf(alias: string): StreamTraffic {
     return this.traffic.get(alias)?.snapshot() ?? { connections: 0, accepted: 0, bytesIn: 0, bytesOut: 0 };
