@@ -61,13 +61,13 @@ function installPostGraphile(): void {
 // ---------------------------------------------------------------------------------------------
 
 /** The real app, on PostgreSQL (`databaseUrl`) or on a fresh embedded DATA_DIR. */
-async function runStreamGate(databaseUrl: string): Promise<Ready> {
+async function runStreamGate(databaseUrl: string, cached = true): Promise<Ready> {
   const database: Record<string, string> = databaseUrl
     ? { DATABASE_URL: databaseUrl }
     : { DATA_DIR: mkdtempSync(join(tmpdir(), 'streamgate-bench-reads-')) };
   const { url } = await startBenchStreamGate({
     host: HOST,
-    env: { LOG_LEVEL: 'warn', HEALTH_MONITOR: 'off', ...database },
+    env: { LOG_LEVEL: 'warn', HEALTH_MONITOR: 'off', ...database, ...(cached ? {} : { RESPONSE_CACHE_TTL_MS: '0' }) },
     fromEnv: true,
   });
   return { url };
@@ -168,13 +168,17 @@ async function main() {
   await resetSchema();
   const streamgate = await roles.spawn('streamgate', [`${PG_URL}?schema=${SCHEMA}`]);
   await seed(streamgate.url);
-  const [postgraphile, yoga, embedded, load] = await Promise.all([
+  // The same server without its response cache (RESPONSE_CACHE_TTL_MS=0), to show both.
+  const [postgraphile, yoga, uncached, embedded, embeddedUncached, load] = await Promise.all([
     roles.spawn('postgraphile'),
     roles.spawn('yoga'),
+    roles.spawn('uncached', [`${PG_URL}?schema=${SCHEMA}`]),
     roles.spawn('embedded', ['']),
+    roles.spawn('embedded-uncached', ['']),
     roles.spawn('load'),
   ]);
   await seed(embedded.url);
+  await seed(embeddedUncached.url);
   const firstStreamer = (await graphql(streamgate.url, '{ streamers(first: 1) { edges { node { id } } } }')) as {
     streamers: { edges: { node: { id: string } }[] };
   };
@@ -189,7 +193,9 @@ async function main() {
         null,
       ),
       target('streamgate', streamgate, '{ streamers(first: 20) { edges { node { id name status } } } }'),
+      target('uncached', uncached, '{ streamers(first: 20) { edges { node { id name status } } } }'),
       target('embedded', embedded, '{ streamers(first: 20) { edges { node { id name status } } } }'),
+      target('embedded-uncached', embeddedUncached, '{ streamers(first: 20) { edges { node { id name status } } } }'),
     ],
     sessions: [
       target(
@@ -199,6 +205,7 @@ async function main() {
         null,
       ),
       target('streamgate', streamgate, '{ sessions(first: 20) { edges { node { id status createdAt } } } }'),
+      target('uncached', uncached, '{ sessions(first: 20) { edges { node { id status createdAt } } } }'),
     ],
     events: [
       target(
@@ -208,6 +215,7 @@ async function main() {
         null,
       ),
       target('streamgate', streamgate, '{ events(first: 20) { edges { node { id severity message createdAt } } } }'),
+      target('uncached', uncached, '{ events(first: 20) { edges { node { id severity message createdAt } } } }'),
     ],
     node: [
       target(
@@ -217,6 +225,7 @@ async function main() {
         null,
       ),
       target('streamgate', streamgate, `{ streamer(id: "${id}") { id name health { status latencyMs checkedAt } } }`),
+      target('uncached', uncached, `{ streamer(id: "${id}") { id name health { status latencyMs checkedAt } } }`),
     ],
     overhead: [target('yoga', yoga, '{ hello }', null), target('streamgate', streamgate, '{ __typename }')],
   };
@@ -240,6 +249,7 @@ async function main() {
     const summary = await compareThroughput(load.proc, targets, opts);
     const [baseline, ours] = [summary[targets[0]?.name ?? ''], summary.streamgate];
     if (baseline && ours) printRatio(`streamgate ÷ ${targets[0]?.name}`, ours, baseline);
+    if (baseline && summary.uncached) printRatio(`uncached ÷ ${targets[0]?.name}`, summary.uncached, baseline);
   }
   if (!ONLY || ONLY.includes('soak')) {
     const mixed = Object.values(groups).flatMap((g) => g.filter((t) => t.name === 'streamgate'));
@@ -303,6 +313,9 @@ await roles.entry(main, (role, [databaseUrl = '']) => {
     case 'streamgate':
     case 'embedded':
       return runStreamGate(databaseUrl);
+    case 'uncached':
+    case 'embedded-uncached':
+      return runStreamGate(databaseUrl, false);
     case 'postgraphile':
       return runPostGraphile();
     default:

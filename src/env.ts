@@ -55,8 +55,7 @@ const spec = {
   },
   REDIS_URL: {
     schema: optionalUrl(['redis', 'rediss']),
-    help: '`redis://…` turns on cross-instance pub/sub (subscriptions, frame relay); unset = in-process',
-    pending: true,
+    help: '`redis://…`: several instances serve one deployment (needs DATABASE_URL): live events and cache invalidation cross instances (README "Scaling out"); unset = one process',
   },
   ADMIN_TOKEN: {
     schema: z.string().min(16, 'must be at least 16 characters').optional(),
@@ -135,6 +134,10 @@ const spec = {
   PROXMOX_REFRESH_MS: {
     schema: positiveInt.min(1_000).default(60_000),
     help: "how often Proxmox's inventory (nodes, guests, their addresses) is read again",
+  },
+  RESPONSE_CACHE_TTL_MS: {
+    schema: z.coerce.number().int().min(0).default(2_000),
+    help: 'longest a read-only GraphQL answer is served from the cache; any database write empties it first (0: no cache)',
   },
   NODE_CALLS_PER_OPERATION: {
     schema: positiveInt.default(50),
@@ -251,6 +254,11 @@ export function parseEnv(source: NodeJS.ProcessEnv = process.env): Env {
     ...requireTogether(env, ['NPM_URL', 'NPM_EMAIL', 'NPM_PASSWORD']),
     ...requireTogether(env, ['PROXMOX_URL', 'PROXMOX_TOKEN_ID', 'PROXMOX_TOKEN_SECRET']),
   ];
+  if (env.REDIS_URL && !env.DATABASE_URL) {
+    problems.push(
+      'REDIS_URL: several instances need a shared PostgreSQL (DATABASE_URL); the embedded database is single-process, so it cannot be used with REDIS_URL',
+    );
+  }
   if (problems.length) throw new EnvError(problems);
   return env;
 }
@@ -259,16 +267,6 @@ function requireTogether(env: Env, names: (keyof Env)[]): string[] {
   const set = names.filter((n) => env[n] !== undefined);
   if (set.length === 0 || set.length === names.length) return [];
   return names.filter((n) => env[n] === undefined).map((n) => `${n}: required when ${set.join(', ')} is set`);
-}
-
-/**
- * Variables that are set but whose feature has not shipped (`pending: true` in the table): the
- * CLI warns about each at start. A feature that ships drops the flag where its variable is defined.
- */
-export function pendingVariables(env: Env): string[] {
-  return Object.entries(spec)
-    .filter(([name, v]) => 'pending' in v && v.pending && env[name as keyof Env] !== undefined)
-    .map(([name]) => name);
 }
 
 /** Rows for `--help` and the README: name, default, meaning. */

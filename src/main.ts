@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseTokenArgs, TOKEN_USAGE } from './commands/token-args.js';
 import type { Database } from './db/client.js';
-import { type Env, EnvError, envHelp, parseEnv, pendingVariables } from './env.js';
+import { type Env, EnvError, envHelp, parseEnv } from './env.js';
 import type { Logger } from './lib/logger.js';
 import type { App } from './server/app.js';
 
@@ -126,9 +126,6 @@ async function serve(
   { createApp }: typeof import('./server/app.js'),
 ): Promise<number> {
   const { bootstrapAdminToken, TokenVerifier } = await import('./modules/auth/tokens.js');
-  for (const name of pendingVariables(env)) {
-    log.warn(`${name} is set, but this version of StreamGate does not use it yet`);
-  }
   const app = createApp({ env, log, database, tokens: new TokenVerifier(database.prisma, env.ADMIN_TOKEN) });
   let url: string;
   try {

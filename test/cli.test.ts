@@ -9,7 +9,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadMigrations } from '../src/db/migrate.js';
-import { envHelp, parseEnv, pendingVariables } from '../src/env.js';
+import { EnvError, envHelp, parseEnv } from '../src/env.js';
 import { PROJECT_ROOT } from '../src/lib/paths.js';
 import { generateToken } from '../src/modules/auth/tokens.js';
 import { TEST_DATABASE_URL } from './helpers/db.js';
@@ -602,14 +602,11 @@ onPostgres('streamgate migrate on PostgreSQL', { timeout: TIMEOUT }, () => {
   });
 });
 
-describe('variables whose feature has not shipped', () => {
-  it('are the ones set among those marked pending, and the CLI warns about each', () => {
-    const env = parseEnv({
-      REDIS_URL: 'redis://127.0.0.1:6379',
-      PROXMOX_INSECURE: 'true',
-      ROUTES_FILE: 'routes.yml',
-    });
-    expect(pendingVariables(env)).toEqual(['REDIS_URL']);
-    expect(pendingVariables(parseEnv({}))).toEqual([]);
+describe('REDIS_URL', () => {
+  it('is refused with the embedded database (single-process), accepted with DATABASE_URL', () => {
+    expect(() => parseEnv({ REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(EnvError);
+    expect(() => parseEnv({ REDIS_URL: 'redis://127.0.0.1:6379' })).toThrow(/DATABASE_URL.*single-process/);
+    const env = parseEnv({ REDIS_URL: 'redis://127.0.0.1:6379', DATABASE_URL: 'postgres://127.0.0.1/x' });
+    expect(env.REDIS_URL).toBe('redis://127.0.0.1:6379');
   });
 });

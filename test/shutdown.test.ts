@@ -23,6 +23,7 @@ async function watchedDatabase() {
   const atClose = { events: [] as string[], pinged: [] as string[] };
   const watched: Database = {
     prisma: db.prisma,
+    writes: db.writes,
     engine: db.engine,
     location: db.location,
     migrate: () => db.migrate(),

@@ -9,6 +9,7 @@ import { PrismaClient } from '../generated/prisma/client.js';
 import { applyMigrations, type MigrationReport } from './migrate.js';
 import { EMBEDDED_POSTGRES_CONF, initialiseDataDir } from './pglite-init.js';
 import { pgliteConnection, postgresConnection, type SqlConnection } from './sql.js';
+import { WriteClock, watchWrites } from './write-clock.js';
 
 export type Db = PrismaClient;
 
@@ -18,6 +19,8 @@ export interface Database {
   readonly engine: 'postgres' | 'embedded';
   /** Where the data lives, safe to log (no password). */
   readonly location: string;
+  /** Advances after every committed write, whoever made it (the response cache reads it). */
+  readonly writes: WriteClock;
   migrate(): Promise<MigrationReport>;
   /** True when a trivial query answers within the timeout (readiness). */
   isReady(timeoutMs?: number): Promise<boolean>;
@@ -60,12 +63,14 @@ export async function openPostgres(url: string, opts: OpenOptions = {}): Promise
     options: `-c search_path=${schema}`,
     connectionTimeoutMillis: 5_000,
   };
-  const adapter = new PrismaPg(config, { schema: target.schema });
+  const writes = new WriteClock();
+  const adapter = watchWrites(new PrismaPg(config, { schema: target.schema }), writes);
   const prisma = new PrismaClient({ adapter, ...clientOptions(opts) });
   const location = new URL(target.connectionString);
   location.password = '';
   return wrap({
     prisma,
+    writes,
     engine: 'postgres',
     location: `${location.host}${location.pathname} (schema ${target.schema})`,
     // Migrations need one dedicated connection: the advisory lock is per session. Like Prisma,
@@ -104,9 +109,11 @@ export function fromPGlite(
   pglite: PGlite,
   opts: OpenOptions & { location: string; onClose?: () => Promise<void> },
 ): Database {
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), ...clientOptions(opts) });
+  const writes = new WriteClock();
+  const prisma = new PrismaClient({ adapter: watchWrites(new PrismaPGlite(pglite), writes), ...clientOptions(opts) });
   return wrap({
     prisma,
+    writes,
     engine: 'embedded',
     location: opts.location,
     connect: async () => pgliteConnection(pglite),
@@ -200,6 +207,7 @@ function isAlive(pid: number): boolean {
 
 function wrap(parts: {
   prisma: PrismaClient;
+  writes: WriteClock;
   engine: Database['engine'];
   location: string;
   connect: () => Promise<SqlConnection>;
@@ -208,6 +216,7 @@ function wrap(parts: {
   let closed: Promise<void> | undefined;
   return {
     prisma: parts.prisma,
+    writes: parts.writes,
     engine: parts.engine,
     location: parts.location,
     async migrate() {

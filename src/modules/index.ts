@@ -1,4 +1,5 @@
 import { authModule } from './auth/index.js';
+import { clusterModule } from './cluster/index.js';
 import { eventsModule } from './events/index.js';
 import { healthModule } from './health/index.js';
 import type { ServicesOf } from './module.js';
@@ -17,6 +18,7 @@ export const MODULES = [
   eventsModule,
   settingsModule,
   healthModule,
+  clusterModule,
   authModule,
   nodesModule,
   sessionsModule,

@@ -63,7 +63,7 @@ export function createApp(deps: AppDeps): App {
       case 'health':
         return sendHealth(res);
       case 'ready':
-        return sendReady(res, database, draining);
+        return sendReady(res, database, draining, services.cluster);
       case 'graphql':
         if (graphiql?.wants(req)) return graphiql.send(req, res);
         if (!requireJsonBody(req, res)) return;

@@ -4,7 +4,7 @@ import type { TestApp } from './app.js';
 import { dispose } from './leftovers.js';
 
 /** A graphql-ws client of the test app with its admin token, no retries, disposed after the file. */
-export function graphqlWsClient(app: TestApp): Client {
+export function graphqlWsClient(app: Pick<TestApp, 'url' | 'token'>): Client {
   const client = createClient({
     url: `${app.url.replace('http', 'ws')}/graphql`,
     webSocketImpl: WebSocket,

@@ -92,6 +92,11 @@ export class TokenVerifier {
     return principal;
   }
 
+  /** Tokens changed elsewhere (another instance): every token is looked up again. */
+  clear(): void {
+    this.cache.clear();
+  }
+
   /** A revoked token: the next request with it is looked up again (and refused). */
   forget(tokenHash: string): void {
     this.cache.delete(tokenHash);

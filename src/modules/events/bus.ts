@@ -4,7 +4,7 @@ import type { Overflow } from '../../lib/bounded-stream.js';
 import type { Logger } from '../../lib/logger.js';
 import type { Page } from '../../lib/pagination.js';
 import { type EventFilter, LiveSubscription } from './live.js';
-import { type EventColumns, type EventsArgs, listEvents } from './query.js';
+import { type EventColumns, type EventsArgs, entryOf, listEvents } from './query.js';
 import { resumeAfter } from './resume.js';
 import { deleteOlderThan, insertEvents, lastStoredSeq } from './store.js';
 import { type Actor, type AppEvent, atLeast, type EventLogEntry, type Severity } from './types.js';
@@ -86,7 +86,12 @@ export class EventBus {
   /** The last stored seq this process knows of; null until first needed. */
   private lastPosition: bigint | null = null;
 
+  /** Several instances write the log (issue 22): stored entries are published in seq order. */
+  private shared: { forwardLive: (entry: EventLogEntry) => void } | null = null;
+  /** Another instance stored entries: read them (in the writer loop, so in seq order). */
+  private tailDue = false;
   private purgeTimer: NodeJS.Timeout | null = null;
+  private purgeGate: () => boolean = () => true;
   private purging: Promise<unknown> | null = null;
   private closed = false;
   private closing: Promise<void> | undefined;
@@ -162,9 +167,42 @@ export class EventBus {
     };
   }
 
+  /**
+   * Several instances share the log. Every stored entry reaches this instance's subscribers (and
+   * reactions) in seq order, which is commit order (store.ts), with no gap and none twice: before
+   * publishing what it stored itself, the writer publishes what others stored below it, and
+   * `catchUp()` (another instance stored something; Redis is back) reads what is past the last
+   * published seq. Entries that are not stored travel through `forwardLive` (at most once) and
+   * arrive through `deliverLive`.
+   */
+  async share(forwardLive: (entry: EventLogEntry) => void): Promise<void> {
+    this.shared = { forwardLive };
+    this.lastPosition ??= await lastStoredSeq(this.db);
+  }
+
+  /** Reads (soon, in order) the entries other instances stored since the last one published. */
+  catchUp(): void {
+    if (this.closed || !this.shared) return;
+    this.tailDue = true;
+    this.drain();
+  }
+
+  /** An entry another instance published without storing it: to subscribers only. */
+  deliverLive(entry: EventLogEntry): void {
+    if (this.closed) return;
+    const local = { ...entry, createdAt: new Date(entry.createdAt), position: this.lastPosition ?? 0n };
+    for (const subscription of this.subscribers)
+      if (!subscription.publish(local)) this.subscribers.delete(subscription);
+  }
+
   /** Live subscribers right now (for metrics and tests). */
   get subscriberCount(): number {
     return this.subscribers.size;
+  }
+
+  /** Several instances: only the leader purges (src/cluster); the others skip their turns. */
+  purgeOnlyWhen(gate: () => boolean): void {
+    this.purgeGate = gate;
   }
 
   /** Starts the retention purge: shortly after start, then hourly. */
@@ -172,6 +210,10 @@ export class EventBus {
     if (this.closed || this.purgeTimer) return;
     const schedule = (delayMs: number) => {
       this.purgeTimer = setTimeout(async () => {
+        if (!this.purgeGate()) {
+          schedule(this.options.purgeIntervalMs ?? 60 * 60 * 1000);
+          return;
+        }
         this.purging = this.purge().catch((error: unknown) =>
           this.log.error({ err: error }, 'event log retention purge failed; trying again next time'),
         );
@@ -257,7 +299,7 @@ export class EventBus {
       .catch((error: unknown) => this.log.error({ err: error }, 'event bus writer failed'))
       .finally(() => {
         this.running = null;
-        if (this.pending.length > 0 || (this.unwritten.length > 0 && this.retryDue)) this.drain();
+        if (this.pending.length > 0 || this.tailDue || (this.unwritten.length > 0 && this.retryDue)) this.drain();
       });
   }
 
@@ -266,6 +308,7 @@ export class EventBus {
       this.lastPosition = await lastStoredSeq(this.db).catch(() => null);
     }
     for (;;) {
+      if (this.tailDue) await this.publishStoredElsewhere();
       if (this.unwritten.length > 0 && this.retryDue) await this.retryWrites();
       const batch = this.pending.splice(0, MAX_BATCH);
       if (batch.length === 0) return;
@@ -288,12 +331,43 @@ export class EventBus {
           continue;
         }
       }
+      if (seqs.length > 0) await this.publishStoredElsewhere(seqs[0]);
       let next = 0;
       for (const item of batch) {
         const seq = item.store ? seqs[next++] : undefined;
         if (seq !== undefined) this.lastPosition = seq;
         this.publish(item, seq);
       }
+    }
+  }
+
+  /**
+   * Shared log only: publishes the stored entries past the last published seq (and below
+   * `before`, this instance's own next ones), oldest first. A failed read is tried again at the
+   * next catch-up (Redis traffic, or the periodic one of events/cluster.ts).
+   */
+  private async publishStoredElsewhere(before?: bigint): Promise<void> {
+    if (!this.shared) return;
+    this.tailDue = false;
+    try {
+      for (;;) {
+        const after = this.lastPosition ?? 0n;
+        const rows = await this.db.eventLog.findMany({
+          where: { seq: before === undefined ? { gt: after } : { gt: after, lt: before } },
+          orderBy: { seq: 'asc' },
+          take: MAX_BATCH,
+        });
+        for (const row of rows) {
+          this.lastPosition = row.seq;
+          this.publishEntry(entryOf(row));
+        }
+        if (rows.length < MAX_BATCH) return;
+      }
+    } catch (error) {
+      this.log.warn(
+        { err: error },
+        'could not read the entries other instances stored; trying again at the next catch-up',
+      );
     }
   }
 
@@ -312,6 +386,8 @@ export class EventBus {
         return;
       }
       this.unwritten.splice(0, chunk.length);
+      // Published live already; what others stored before them comes first.
+      if (seqs.length > 0) await this.publishStoredElsewhere(seqs[0]);
       this.lastPosition = seqs.at(-1) ?? this.lastPosition;
       written += chunk.length;
     }
@@ -360,12 +436,19 @@ export class EventBus {
       createdAt: item.createdAt,
       position: seq ?? this.lastPosition ?? 0n,
     };
-    for (const subscription of this.subscribers)
-      if (!subscription.publish(entry)) this.subscribers.delete(subscription);
-    const reacted = this.runReactions(entry);
+    // Stored ones reach the others through the log (an unwritten one once it is written).
+    if (!item.store) this.shared?.forwardLive(entry);
+    const reacted = this.publishEntry(entry);
     if (!item.published) return;
     if (reacted) void reacted.then(() => item.published?.(entry));
     else item.published(entry);
+  }
+
+  /** To every subscriber, and to the reactions (settled when they are; undefined when none). */
+  private publishEntry(entry: EventLogEntry): Promise<unknown> | undefined {
+    for (const subscription of this.subscribers)
+      if (!subscription.publish(entry)) this.subscribers.delete(subscription);
+    return this.runReactions(entry);
   }
 
   /** The entry's reactions, settled (never rejects); undefined when it has none. */

@@ -1,3 +1,4 @@
+import { onRemoteWrite } from '../../db/write-clock.js';
 import { type CoreDeps, defineModule } from '../module.js';
 import { EventBus } from './bus.js';
 import type { EventOf } from './types.js';
@@ -6,7 +7,12 @@ import './schema.js'; // registers the module's GraphQL types
 /** The event log: every event published live, stored by policy, purged by age. Listed first, stopped last. */
 export const eventsModule = defineModule({
   name: 'events',
-  create: ({ db, log, env }: CoreDeps) => new EventBus({ db, log, minStoredSeverity: env.EVENT_LOG_MIN_SEVERITY }),
+  create: ({ db, database, log, env }: CoreDeps) => {
+    const events = new EventBus({ db, log, minStoredSeverity: env.EVENT_LOG_MIN_SEVERITY });
+    // Another instance stored entries: publish them here, in order (a no-op unless shared).
+    onRemoteWrite(database.writes, ['EventLog'], () => events.catchUp());
+    return events;
+  },
   start: (events) => events.start(),
   // Last of all modules: what the others record while they stop is still stored.
   stop: (events) => events.close(),

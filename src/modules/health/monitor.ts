@@ -83,6 +83,12 @@ export class HealthMonitor {
   /** Every check, listing and manual check under way: stop() waits for all of them. */
   private readonly inFlight = new Set<Promise<unknown>>();
   private readonly controllers = new Set<AbortController>();
+  /** Those of scheduled checks: aborted when this instance stops leading. */
+  private readonly scheduledControllers = new Set<AbortController>();
+  /** Runs the scheduled checks: always with one process; with several, only the leader (lead()). */
+  private leading = true;
+  /** Several instances: hands each transition to the others (src/cluster). */
+  private forward: ((change: HealthChange) => void) | null = null;
   private thresholds: Thresholds = { failures: 3, successes: 2 };
   private started = false;
   /** Set first thing in stop(): nothing new starts after it. */
@@ -147,6 +153,56 @@ export class HealthMonitor {
     this.track(this.relist(source));
   }
 
+  /**
+   * Several instances share the subjects (src/cluster): only the leader checks them on schedule
+   * and its transitions reach every instance through `forward` and deliverRemote(); the others
+   * list the subjects each round and hold what is stored for them (statusOf). Until lead(true),
+   * this instance follows.
+   */
+  share(forward: (change: HealthChange) => void): void {
+    this.forward = forward;
+    this.leading = false;
+    this.schedule.stop();
+  }
+
+  /**
+   * This instance gained or lost the lead. Gaining it: the subjects are listed again and their
+   * states taken from what the last leader stored (so a transition it announced is not announced
+   * twice), then the schedule runs. Losing it: the schedule stops and running scheduled checks
+   * are abandoned without a result (the new leader checks again).
+   */
+  lead(leading: boolean): void {
+    if (this.leading === leading) return;
+    this.leading = leading;
+    if (!this.started || this.halted || this.options.env.HEALTH_MONITOR === 'off') return;
+    if (!leading) {
+      this.schedule.stop();
+      for (const controller of this.scheduledControllers) controller.abort(new StoppedError('leadership lost'));
+      return;
+    }
+    this.track(
+      this.refresh().then(() => {
+        for (const entry of this.entries.values()) entry.state = seedState(entry.subject.stored, this.thresholds);
+        if (this.leading && !this.halted) this.schedule.start();
+      }),
+    );
+  }
+
+  /** A transition the leader announced (another instance): to this instance's subscribers. */
+  deliverRemote(change: HealthChange): void {
+    if (this.halted) return;
+    const at = new Date(change.at);
+    const entry = this.entries.get(keyOf(change.subjectKind, change.subjectId));
+    // Also on the leader: a manual check (ping) on another instance is a transition too.
+    if (entry) {
+      entry.state = seedState(
+        { status: change.to, healthySince: change.to === 'HEALTHY' ? at : null },
+        this.thresholds,
+      );
+    }
+    this.hub.publish({ ...change, at });
+  }
+
   /** Starts scheduled checks (unless HEALTH_MONITOR=off). */
   start(): void {
     if (this.started || this.halted) return;
@@ -157,7 +213,7 @@ export class HealthMonitor {
     }
     this.writer.start();
     this.unsubscribeSettings = this.options.settings.onChange((settings) => this.applySettings(settings));
-    this.schedule.start();
+    if (this.leading) this.schedule.start();
     this.track(this.refresh());
   }
 
@@ -318,8 +374,10 @@ export class HealthMonitor {
       this.entries.set(key, created);
       return created;
     }
-    // A new address has no history here: start again from what is stored for it.
-    if (entry.subject.target !== subject.target) entry.state = seedState(subject.stored, this.thresholds);
+    // A new address has no history here: start again from what is stored for it. A follower holds
+    // what the leader stored.
+    if (entry.subject.target !== subject.target || !this.leading)
+      entry.state = seedState(subject.stored, this.thresholds);
     entry.subject = subject;
     return entry;
   }
@@ -349,8 +407,8 @@ export class HealthMonitor {
         this.counters.maxInFlight = Math.max(this.counters.maxInFlight, this.slots.inUse);
         this.counters.maxDriftMs = Math.max(this.counters.maxDriftMs, driftMs);
         const subject = entry.subject;
-        const outcome = await this.runCheck(subject);
-        if (!outcome || this.halted) return;
+        const outcome = await this.runCheck(subject, this.scheduledControllers);
+        if (!outcome || this.halted || !this.leading) return;
         if (checkChannel.hasSubscribers) {
           checkChannel.publish({
             kind: entry.source.kind,
@@ -396,11 +454,15 @@ export class HealthMonitor {
    * Runs one check with the timeout. A check that throws, or does not settle in time, is an
    * UNHEALTHY result whose detail says why; null when the monitor stopped it.
    */
-  private async runCheck(subject: HealthSubject): Promise<{ result: CheckResult; checkedAt: Date } | null> {
+  private async runCheck(
+    subject: HealthSubject,
+    scheduled?: Set<AbortController>,
+  ): Promise<{ result: CheckResult; checkedAt: Date } | null> {
     if (this.halted) return null;
     const timeoutMs = this.options.env.HEALTH_CHECK_TIMEOUT_MS;
     const controller = new AbortController();
     this.controllers.add(controller);
+    scheduled?.add(controller);
     const timer = setTimeout(
       () => controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')),
       timeoutMs,
@@ -419,6 +481,7 @@ export class HealthMonitor {
       clearTimeout(timer);
       abandoned.dispose();
       this.controllers.delete(controller);
+      scheduled?.delete(controller);
     }
     if (controller.signal.reason instanceof StoppedError) return null;
     return { result: { ...result, detail: truncate(result.detail) }, checkedAt: new Date() };
@@ -462,6 +525,7 @@ export class HealthMonitor {
       details,
     });
     this.hub.publish(change);
+    this.forward?.(change);
   }
 
   /** Keeps a promise in the set stop() waits for, until it settles. */

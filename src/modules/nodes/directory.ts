@@ -16,8 +16,8 @@ type Entry = { kind: NodeKind; endpoint: NodeEndpoint } | null;
  * database and does not yield (PGlite runs in-process), which capped the passthrough at a tenth of
  * @fastify/http-proxy's throughput (bench/passthrough.ts).
  *
- * Writes that bypass this process (manual SQL, or another StreamGate instance on the same
- * PostgreSQL: cross-instance notice is for the Redis pub/sub still to come) apply within TTL_MS.
+ * A write by another StreamGate instance empties it as soon as that instance announces it (REDIS_URL,
+ * src/cluster); writes that bypass StreamGate (manual SQL) apply within TTL_MS.
  */
 export class NodeDirectory {
   static readonly TTL_MS = 5_000;
@@ -43,6 +43,11 @@ export class NodeDirectory {
     }
     const found = await entry;
     return found?.kind === kind ? found.endpoint : null;
+  }
+
+  /** Nodes changed elsewhere (another instance): every next request reads the registry again. */
+  clear(): void {
+    this.entries.clear();
   }
 
   /** The node changed or is gone: the next request reads the registry again. */

@@ -1,3 +1,4 @@
+import { onRemoteWrite } from '../../db/write-clock.js';
 import type { EventBus } from '../events/index.js';
 import type { HealthMonitor } from '../health/index.js';
 import { type CoreDeps, defineModule } from '../module.js';
@@ -7,15 +8,19 @@ import './schema.js'; // registers the module's GraphQL types
 /** Streamer, cache and SLB nodes: the registry, ping, typed clients for each node's own API. */
 export const nodesModule = defineModule({
   name: 'nodes',
-  create: ({ db, env, http, events, health }: CoreDeps & { events: EventBus; health: HealthMonitor }) =>
-    new NodeService({
+  create: ({ db, database, env, http, events, health }: CoreDeps & { events: EventBus; health: HealthMonitor }) => {
+    const nodes = new NodeService({
       db,
       events,
       health,
       agent: http.nodes,
       policy: http.policy,
       checkTimeoutMs: env.HEALTH_CHECK_TIMEOUT_MS,
-    }),
+    });
+    // A node changed through another instance: the passthrough reads the registry again.
+    onRemoteWrite(database.writes, ['Node'], () => nodes.directory.clear());
+    return nodes;
+  },
   healthSources: (nodes) => [nodes.healthSource],
 });
 

@@ -1,3 +1,4 @@
+import { onRemoteWrite } from '../../db/write-clock.js';
 import type { EventBus } from '../events/index.js';
 import { type CoreDeps, defineModule } from '../module.js';
 import { SettingsService } from './service.js';
@@ -6,7 +7,12 @@ import './schema.js'; // registers the module's GraphQL types
 /** Operator-tunable settings (retention, health intervals and thresholds), applied without a restart. */
 export const settingsModule = defineModule({
   name: 'settings',
-  create: ({ db, events }: CoreDeps & { events: EventBus }) => new SettingsService({ db, events }),
+  create: ({ db, database, events }: CoreDeps & { events: EventBus }) => {
+    const settings = new SettingsService({ db, events });
+    // Changed through another instance: read again now, so listeners (the monitor) apply it.
+    onRemoteWrite(database.writes, ['Settings'], () => void settings.reload().catch(() => {}));
+    return settings;
+  },
 });
 
 export { type Settings, SettingsService } from './service.js';

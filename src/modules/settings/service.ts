@@ -23,7 +23,8 @@ export interface SettingsServiceOptions {
 
 /**
  * The one settings row. Reads are cached briefly; a change made here reaches listeners at once, a
- * change made by another instance on the same database when get() next re-reads it.
+ * change made by another instance as soon as it is announced (reload()), or when get() next
+ * re-reads it.
  */
 export class SettingsService {
   private cached: { settings: Settings; at: number } | null = null;
@@ -42,6 +43,12 @@ export class SettingsService {
         this.loading = null;
       });
     return this.loading;
+  }
+
+  /** Reads the row again now (a change made elsewhere); listeners hear of what differs. */
+  reload(): Promise<Settings> {
+    this.cached = null;
+    return this.get();
   }
 
   /** Validates and stores a change; listeners hear of it at once, the event log records who and what. */

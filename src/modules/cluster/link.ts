@@ -1,0 +1,189 @@
+import { createHash } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Logger } from '../../lib/logger.js';
+
+export interface ClusterLinkOptions {
+  /** REDIS_URL */
+  url: string;
+  /** This instance's name (INSTANCE_ID): messages it sent itself are not handed back to it. */
+  instanceId: string;
+  /**
+   * What the instances of one deployment share (the database's location): channels are named
+   * after it, so deployments (or test runs) on one Redis never hear each other.
+   */
+  deployment: string;
+  log: Logger;
+}
+
+type Handler = (body: unknown, from: string) => void;
+
+interface Envelope {
+  from: string;
+  body: unknown;
+}
+
+/**
+ * The instances' live channel: Redis pub/sub, at most once. What must not be lost is in
+ * PostgreSQL; a listener that may have missed messages while Redis was away hears `onResume` and
+ * catches up from there.
+ *
+ * Two connections (a subscribed connection can do nothing else). Neither queues commands while
+ * Redis is away: a message that cannot be sent now is dropped, not sent late and out of place.
+ * ioredis reconnects with backoff and subscribes again by itself.
+ */
+export class ClusterLink {
+  readonly instanceId: string;
+  private readonly prefix: string;
+  private readonly pub: Redis;
+  private readonly sub: Redis;
+  private readonly handlers = new Map<string, Set<Handler>>();
+  private readonly resumeListeners = new Set<() => void>();
+  private readonly log: Logger;
+  /** The subscriber was connected, then lost: the next `ready` is a resumption. */
+  private lost = false;
+  private stopped = false;
+
+  constructor(options: ClusterLinkOptions) {
+    this.instanceId = options.instanceId;
+    this.log = options.log;
+    const digest = createHash('sha256').update(options.deployment).digest('hex').slice(0, 12);
+    this.prefix = `streamgate:${digest}:`;
+    const common = {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      // Back off to 2 s between attempts, for ever: Redis coming back must be noticed soon.
+      retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
+    };
+    this.pub = new Redis(options.url, { ...common, connectionName: `streamgate-pub-${this.instanceId}` });
+    this.sub = new Redis(options.url, { ...common, connectionName: `streamgate-sub-${this.instanceId}` });
+    // ioredis reports every failed attempt as an error event; one line per outage is enough.
+    for (const client of [this.pub, this.sub]) client.on('error', () => {});
+    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel.toString(), message));
+    this.sub.on('close', () => {
+      if (this.stopped || this.lost) return;
+      this.lost = true;
+      this.log.warn('Redis connection lost: live events from other instances pause until it is back');
+    });
+    this.sub.on('ready', () => {
+      this.subscribeAll();
+      if (!this.lost) return;
+      this.lost = false;
+      this.log.info('Redis connection back: catching up from the database');
+      for (const listener of this.resumeListeners) listener();
+    });
+  }
+
+  /**
+   * Connects both connections. Redis being away at start is not fatal (PostgreSQL is the truth):
+   * it says so, and connects when Redis comes.
+   */
+  async start(): Promise<void> {
+    const connect = async (client: Redis) => {
+      try {
+        await client.connect();
+      } catch (error) {
+        this.lost = true;
+        this.log.warn({ err: error }, 'Redis unreachable at start: running alone until it answers');
+      }
+    };
+    await Promise.all([connect(this.pub), connect(this.sub)]);
+  }
+
+  /** Sends `body` to every other instance's `channel` listeners; dropped when Redis is away. */
+  publish(channel: string, body: unknown): void {
+    if (this.stopped || this.pub.status !== 'ready') return;
+    const envelope: Envelope = { from: this.instanceId, body };
+    this.pub.publish(this.prefix + channel, JSON.stringify(envelope)).catch(() => {
+      // Lost with the connection: at most once. The close handler has said so.
+    });
+  }
+
+  /** Calls `handler` for every message another instance sends on `channel`; returns how to stop. */
+  on(channel: string, handler: Handler): () => void {
+    let set = this.handlers.get(channel);
+    if (!set) {
+      set = new Set();
+      this.handlers.set(channel, set);
+      this.subscribeAll();
+    }
+    set.add(handler);
+    return () => set.delete(handler);
+  }
+
+  /** Called each time Redis is back after a loss: whatever was sent meanwhile is gone. */
+  onResume(listener: () => void): () => void {
+    this.resumeListeners.add(listener);
+    return () => this.resumeListeners.delete(listener);
+  }
+
+  /** Records this instance's heartbeat (a field of one hash; dropped when Redis is away). */
+  announceSelf(id: string, body: { heartbeatAt: number } & Record<string, unknown>): void {
+    if (this.stopped || this.pub.status !== 'ready') return;
+    this.pub.hset(`${this.prefix}instances`, id, JSON.stringify(body)).catch(() => {});
+  }
+
+  /** Every instance heard of within `maxAgeMs`; older entries are removed. */
+  async instances(maxAgeMs: number): Promise<unknown[]> {
+    const key = `${this.prefix}instances`;
+    const all = await this.pub.hgetall(key);
+    const now = Date.now();
+    const alive: unknown[] = [];
+    const gone: string[] = [];
+    for (const [id, json] of Object.entries(all)) {
+      try {
+        const parsed = JSON.parse(json) as { heartbeatAt?: number };
+        if (typeof parsed.heartbeatAt === 'number' && now - parsed.heartbeatAt <= maxAgeMs) {
+          alive.push(parsed);
+          continue;
+        }
+      } catch {
+        // unreadable: as good as gone
+      }
+      gone.push(id);
+    }
+    if (gone.length) await this.pub.hdel(key, ...gone).catch(() => {});
+    return alive;
+  }
+
+  /** Removes an instance from the list (at shutdown: it is gone at once, not after a timeout). */
+  async forget(id: string): Promise<void> {
+    if (this.pub.status !== 'ready') return;
+    await this.pub.hdel(`${this.prefix}instances`, id).catch(() => {});
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.handlers.clear();
+    this.resumeListeners.clear();
+    await Promise.all([this.pub, this.sub].map((client) => client.quit().catch(() => client.disconnect())));
+  }
+
+  /** Subscribes to every channel listened to, when connected (else on the next `ready`). */
+  private subscribeAll(): void {
+    if (this.stopped || this.sub.status !== 'ready' || this.handlers.size === 0) return;
+    const channels = [...this.handlers.keys()].map((channel) => this.prefix + channel);
+    this.sub.subscribe(...channels).catch((error: unknown) => {
+      this.log.debug({ err: error }, 'Redis subscribe failed; again when the connection is back');
+    });
+  }
+
+  private receive(channel: string, message: Buffer): void {
+    let envelope: Envelope;
+    try {
+      envelope = JSON.parse(message.toString('utf8')) as Envelope;
+    } catch {
+      this.log.warn({ channel }, 'unreadable message on a cluster channel: ignored');
+      return;
+    }
+    if (envelope.from === this.instanceId) return;
+    const handlers = this.handlers.get(channel.slice(this.prefix.length));
+    for (const handler of handlers ?? []) {
+      try {
+        handler(envelope.body, envelope.from);
+      } catch (error) {
+        this.log.error({ err: error, channel }, 'a cluster message handler failed');
+      }
+    }
+  }
+}
