@@ -11,17 +11,24 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'CONFLICT'
   | 'UPSTREAM_UNAVAILABLE'
+  /** The database cannot be reached right now: HTTP 503 with Retry-After (PROTOCOLS.md). */
+  | 'UNAVAILABLE'
   /** A subscription that fell too far behind its stream; it is ended, never buffered without bound. */
   | 'SUBSCRIBER_TOO_SLOW'
   /** One operation asked more of node APIs than NODE_CALLS_PER_OPERATION / NODE_BYTES_PER_OPERATION allow. */
   | 'BUDGET_EXCEEDED';
 
 export function appError(code: ErrorCode, message: string, extra: Record<string, unknown> = {}) {
-  // Only authentication failures change the HTTP status of a GraphQL response; the others are
-  // field errors inside a 200, as GraphQL-over-HTTP expects.
-  const http = code === 'UNAUTHENTICATED' ? { http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } } : {};
+  // Only authentication failures and an unreachable database change the HTTP status of a GraphQL
+  // response (PROTOCOLS.md); the others are field errors inside a 200, as GraphQL-over-HTTP expects.
+  const http = STATUS_OF[code] ?? {};
   return createGraphQLError(message, { extensions: { code, ...extra, ...http } });
 }
+
+const STATUS_OF: Partial<Record<ErrorCode, { http: { status: number; headers: Record<string, string> } }>> = {
+  UNAUTHENTICATED: { http: { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } } },
+  UNAVAILABLE: { http: { status: 503, headers: { 'Retry-After': '5' } } },
+};
 
 export const notFound = (what: string, id: string) => appError('NOT_FOUND', `${what} ${id} not found`);
 export const conflict = (message: string, field?: string) => appError('CONFLICT', message, field ? { field } : {});

@@ -2,9 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
 import { closedPort, startFakeNode } from '../helpers/fake-node.js';
+import { startFakeNpm } from '../helpers/fake-npm.js';
 import { graphqlWsClient } from '../helpers/graphql-ws.js';
 import { createSharedSchema, gqlAt, type Instance, startInstance } from '../helpers/instance.js';
 import { dispose } from '../helpers/leftovers.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { startUpstream } from '../proxies/helpers.js';
 
 /**
  * Several real `streamgate serve` processes on one PostgreSQL schema and one Redis (issue 22):
@@ -72,6 +75,14 @@ describe.runIf(PG && REDIS)('several instances on PostgreSQL + Redis', () => {
     await eventually(() => expect(watch.entries.map((e) => e.type)).toContain('node.created'), SECOND);
     expect(Date.now() - started).toBeLessThan(SECOND + 200);
     expect(id).toBeTruthy();
+  });
+
+  it('an event that is not stored (below EVENT_LOG_MIN_SEVERITY) reaches B through Redis as it is', async () => {
+    const watch = watchEvents(b, 'sessions');
+    await watch.ready;
+    await gqlAt(a, 'mutation { createSession(clientId: "0f0e0d0c-0b0a-4998-8776-655443322110") { sessionId } }');
+    await eventually(() => expect(watch.entries.map((e) => e.type)).toEqual(['session.created']), SECOND);
+    expect(watch.entries[0]?.id).toMatch(/^live-/);
   });
 
   it("B's cached reads show A's writes within 1 s", async () => {
@@ -232,5 +243,74 @@ describe.runIf(PG && REDIS)('one monitor leader', () => {
       { subjectId: id, from: 'UNKNOWN', to: 'HEALTHY' },
       { subjectId: id, from: 'HEALTHY', to: 'UNHEALTHY' },
     ]);
+  }, 60_000);
+});
+
+describe.runIf(PG && REDIS)('proxy changes across instances', () => {
+  it('two instances creating the same domain at once: one succeeds, NPM is asked once and holds one host', async () => {
+    const npm = await startFakeNpm();
+    dispose(npm, (n) => n.close());
+    const upstream = await startUpstream();
+    const database = await createSharedSchema(PG as string);
+    const env = {
+      DATABASE_URL: database,
+      REDIS_URL: REDIS as string,
+      NPM_URL: npm.url,
+      NPM_EMAIL: npm.email,
+      NPM_PASSWORD: npm.password,
+    };
+    const a = await startInstance({ ...env, INSTANCE_ID: 'a' });
+    const b = await startInstance({ ...env, INSTANCE_ID: 'b', ADMIN_TOKEN: a.token });
+    // The first host creation takes a while: the other instance's change starts meanwhile.
+    npm.delayNext({ method: 'POST', path: '/api/nginx/proxy-hosts' }, 500);
+    const create = (instance: Instance) =>
+      gqlAt<{ createProxy: { proxy: { id: string } | null } }>(
+        instance,
+        `mutation { createProxy(input: { domain: "race.example.com", destination: "${upstream.url}" }) { proxy { id } } }`,
+      );
+    const results = await Promise.all([create(a), create(b)]);
+    const succeeded = results.filter((r) => r.data?.createProxy.proxy);
+    const refused = results.filter((r) => r.errors);
+    expect(succeeded).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]?.errors?.[0]?.extensions?.code).toBe('CONFLICT');
+    const hosts = [...npm.hosts.values()].filter((h) => h.domain_names.includes('race.example.com'));
+    expect(hosts).toHaveLength(1);
+    // The loser waited for the winner, then saw the domain taken: it never asked NPM to create it.
+    expect(npm.requests.filter((r) => r.method === 'POST' && r.path === '/api/nginx/proxy-hosts')).toHaveLength(1);
+  }, 60_000);
+});
+
+describe.runIf(PG && REDIS)('PostgreSQL going away and coming back', () => {
+  it('the instances answer UNAVAILABLE while it is away and recover without a restart, with a leader again', async () => {
+    const database = new URL(await createSharedSchema(PG as string));
+    const relay = await startTcpProxy(Number(database.port || 5432), database.hostname);
+    database.host = `127.0.0.1:${relay.port}`;
+    const env = { DATABASE_URL: database.toString(), REDIS_URL: REDIS as string };
+    const a = await startInstance({ ...env, INSTANCE_ID: 'a' });
+    const b = await startInstance({ ...env, INSTANCE_ID: 'b', ADMIN_TOKEN: a.token });
+    await createStreamer(a, 'before-outage');
+
+    relay.cut();
+    for (const instance of [a, b]) {
+      const res = await gqlAt(
+        instance,
+        `mutation { createStreamer(input: { name: "during-${instance === a ? 'a' : 'b'}", host: "127.0.0.1", httpPort: 1, apiPort: 2 }) { id } }`,
+      );
+      expect(res.errors?.[0]?.extensions?.code).toBe('UNAVAILABLE');
+      expect((await fetch(`${instance.url}/ready`)).status).toBe(503);
+    }
+
+    relay.restore();
+    await eventually(async () => expect((await fetch(`${b.url}/ready`)).status).toBe(200), 15 * SECOND);
+    await eventually(async () => {
+      const res = await gqlAt(
+        b,
+        'mutation { createStreamer(input: { name: "after-outage", host: "127.0.0.1", httpPort: 1, apiPort: 2 }) { id } }',
+      );
+      expect(res.errors).toBeUndefined();
+    }, 15 * SECOND);
+    await eventually(async () => expect(await streamerNames(a)).toContain('after-outage'), 5 * SECOND);
+    await eventually(async () => expect((await clusterOf(a)).leader).not.toBeNull(), 10 * SECOND);
   }, 60_000);
 });

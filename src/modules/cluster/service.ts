@@ -7,6 +7,7 @@ import type { EventBus, EventLogEntry } from '../events/index.js';
 import type { HealthChange, HealthMonitor } from '../health/index.js';
 import { Leadership } from './leader.js';
 import { ClusterLink } from './link.js';
+import { withClusterLock } from './lock.js';
 
 export interface ClusterServiceOptions {
   env: Env;
@@ -95,6 +96,17 @@ export class ClusterService {
     return this.link !== null;
   }
 
+  /**
+   * Runs `section` while no other instance runs a section of the same name (one process: at once;
+   * callers keep their own in-process order). Waits at most `waitMs` for the others.
+   */
+  exclusive<T>(name: string, waitMs: number, section: () => Promise<T>): Promise<T> {
+    const { env, database } = this.options;
+    if (!this.link || !env.DATABASE_URL) return section();
+    const { connectionString } = parsePostgresUrl(env.DATABASE_URL);
+    return withClusterLock(connectionString, `${database.location}:${name}`, waitMs, section);
+  }
+
   async start(): Promise<void> {
     const { link, leadership } = this;
     if (!link || !leadership) return;
@@ -121,7 +133,8 @@ export class ClusterService {
       link.on('events', (body) => events.deliverLive(body as EventLogEntry)),
       link.on('health', (body) => health.deliverRemote(body as HealthChange)),
     );
-    await events.share((entry) => link.publish('events', entry));
+    // JSON has no bigint: the receiver gives the entry its own position anyway (deliverLive).
+    await events.share((entry) => link.publish('events', { ...entry, position: entry.position.toString() }));
     const poll = setInterval(() => events.catchUp(), CATCH_UP_MS);
     poll.unref();
     this.stops.push(() => clearInterval(poll));

@@ -437,11 +437,20 @@ export class EventBus {
       position: seq ?? this.lastPosition ?? 0n,
     };
     // Stored ones reach the others through the log (an unwritten one once it is written).
-    if (!item.store) this.shared?.forwardLive(entry);
+    if (!item.store) this.forward(entry);
     const reacted = this.publishEntry(entry);
     if (!item.published) return;
     if (reacted) void reacted.then(() => item.published?.(entry));
     else item.published(entry);
+  }
+
+  /** Hands a live-only entry to the other instances; their trouble is never this publication's. */
+  private forward(entry: EventLogEntry): void {
+    try {
+      this.shared?.forwardLive(entry);
+    } catch (error) {
+      this.log.warn({ err: error, type: entry.type }, 'could not pass a live event to the other instances');
+    }
   }
 
   /** To every subscriber, and to the reactions (settled when they are; undefined when none). */

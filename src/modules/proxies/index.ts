@@ -1,4 +1,5 @@
 import type { Env } from '../../env.js';
+import type { ClusterService } from '../cluster/index.js';
 import type { EventBus } from '../events/index.js';
 import type { HealthMonitor } from '../health/index.js';
 import { type CoreDeps, defineModule } from '../module.js';
@@ -8,7 +9,12 @@ import { ProxyService } from './service.js';
 import { NpmSync } from './sync.js';
 import './schema.js'; // registers the module's GraphQL types
 
-type ProxiesDeps = CoreDeps & { events: EventBus; settings: SettingsService; health: HealthMonitor };
+type ProxiesDeps = CoreDeps & {
+  events: EventBus;
+  settings: SettingsService;
+  health: HealthMonitor;
+  cluster: ClusterService;
+};
 
 /** Reverse proxies: destination validation, lifecycle, Nginx Proxy Manager sync, health. */
 export const proxiesModule = defineModule({
@@ -23,6 +29,8 @@ export const proxiesModule = defineModule({
       policy: deps.http.policy,
       checkTimeoutMs: deps.env.HEALTH_CHECK_TIMEOUT_MS,
       npm: npmSync(deps.env, deps),
+      // Changes that call NPM run one at a time across instances too (waiting up to a minute).
+      exclusive: (section) => deps.cluster.exclusive('proxies', 60_000, section),
     }),
   healthSources: (proxies) => [proxies.healthSource],
   // NPM calls still under way finish (and are undone if need be) while the event log is open.

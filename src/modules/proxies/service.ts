@@ -41,6 +41,8 @@ export interface ProxyServiceOptions {
   npm: NpmSync | null;
   /** Test knob: shorter pipeline timeouts. */
   validation?: ValidationOptions['timeouts'];
+  /** Runs a change while no other instance runs one (the cluster's lock); absent: this process only. */
+  exclusive?: <T>(section: () => Promise<T>) => Promise<T>;
 }
 
 const CURSOR_PREFIX = 'proxy';
@@ -60,8 +62,9 @@ const UNCHECKED = {
 /**
  * Proxy lifecycle: validate, then change Nginx Proxy Manager (when configured) and the database so
  * that either both change or neither does (see sync.ts for the order and the compensations).
- * Changes run one at a time per process, so two edits never interleave their NPM and database
- * writes; a change made meanwhile by another instance is detected by `updatedAt` and refused.
+ * Changes run one at a time, in this process and across instances (the cluster's lock), so two
+ * edits never interleave their NPM and database writes; a change made by another instance since
+ * this one read the row is detected by `updatedAt` and refused.
  */
 export class ProxyService {
   /** Every proxy as a health subject, checked at its destination (registered by the module). */
@@ -253,9 +256,14 @@ export class ProxyService {
     return mergeListing(proxies, this.options.npm);
   }
 
-  /** Runs proxy changes one after another, so NPM and the database see them in the same order. */
+  /**
+   * Runs proxy changes one after another, so NPM and the database see them in the same order: in
+   * this process (a queue), and across instances (the cluster's lock, when there are several).
+   */
   private exclusive<T>(change: () => Promise<T>): Promise<T> {
-    const run = this.queue.then(change, change);
+    const across = this.options.exclusive;
+    const section = across ? () => across(change) : change;
+    const run = this.queue.then(section, section);
     this.queue = run.catch(() => {});
     return run;
   }

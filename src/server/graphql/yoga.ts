@@ -4,6 +4,7 @@ import { maxDepthPlugin } from '@escape.tech/graphql-armor-max-depth';
 import { maxTokensPlugin } from '@escape.tech/graphql-armor-max-tokens';
 import { GraphQLError } from 'graphql';
 import { createYoga, maskError as defaultMaskError } from 'graphql-yoga';
+import { isDatabaseUnavailable } from '../../db/errors.js';
 import type { Context } from '../../graphql/context.js';
 import { appError } from '../../lib/errors.js';
 import type { Principal } from '../../modules/auth/index.js';
@@ -73,6 +74,10 @@ export function createGraphQL(deps: AppDeps, services: Services) {
           const { originalError: _dropped, http, ...extensions } = error.extensions as Record<string, unknown>;
           const status = (http as { status?: number } | undefined)?.status ?? 400;
           return new GraphQLError(error.message, { extensions: { ...extensions, http: { status } } });
+        }
+        // The database going away is not a bug: the caller is told to try again (PROTOCOLS.md).
+        if (isDatabaseUnavailable(error instanceof GraphQLError ? error.originalError : error)) {
+          return appError('UNAVAILABLE', 'the database is unavailable right now; try again shortly');
         }
         const masked = defaultMaskError(error, message, isDev);
         if (masked !== error) deps.log.error({ err: error }, 'unexpected error in a GraphQL operation');
