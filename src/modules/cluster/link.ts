@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import type { Logger } from '../../lib/logger.js';
 
 export interface ClusterLinkOptions {
@@ -34,8 +34,8 @@ interface Envelope {
 export class ClusterLink {
   readonly instanceId: string;
   private readonly prefix: string;
-  private readonly pub: Redis;
-  private readonly sub: Redis;
+  private pub: Redis | undefined;
+  private sub: Redis | undefined;
   private readonly handlers = new Map<string, Set<Handler>>();
   private readonly resumeListeners = new Set<() => void>();
   private readonly log: Logger;
@@ -43,11 +43,20 @@ export class ClusterLink {
   private lost = false;
   private stopped = false;
 
-  constructor(options: ClusterLinkOptions) {
+  constructor(private readonly options: ClusterLinkOptions) {
     this.instanceId = options.instanceId;
     this.log = options.log;
     const digest = createHash('sha256').update(options.deployment).digest('hex').slice(0, 12);
     this.prefix = `streamgate:${digest}:`;
+  }
+
+  /**
+   * Connects both connections. Redis being away at start is not fatal (PostgreSQL is the truth):
+   * it says so, and connects when Redis comes. ioredis is loaded here, so that one process
+   * without REDIS_URL never pays for it (~25 MB, ~70 ms).
+   */
+  async start(): Promise<void> {
+    const { Redis } = await import('ioredis');
     const common = {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -55,30 +64,26 @@ export class ClusterLink {
       // Back off to 2 s between attempts, for ever: Redis coming back must be noticed soon.
       retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
     };
-    this.pub = new Redis(options.url, { ...common, connectionName: `streamgate-pub-${this.instanceId}` });
-    this.sub = new Redis(options.url, { ...common, connectionName: `streamgate-sub-${this.instanceId}` });
+    const { url } = this.options;
+    const pub = new Redis(url, { ...common, connectionName: `streamgate-pub-${this.instanceId}` });
+    const sub = new Redis(url, { ...common, connectionName: `streamgate-sub-${this.instanceId}` });
+    this.pub = pub;
+    this.sub = sub;
     // ioredis reports every failed attempt as an error event; one line per outage is enough.
-    for (const client of [this.pub, this.sub]) client.on('error', () => {});
-    this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel.toString(), message));
-    this.sub.on('close', () => {
+    for (const client of [pub, sub]) client.on('error', () => {});
+    sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.receive(channel.toString(), message));
+    sub.on('close', () => {
       if (this.stopped || this.lost) return;
       this.lost = true;
       this.log.warn('Redis connection lost: live events from other instances pause until it is back');
     });
-    this.sub.on('ready', () => {
+    sub.on('ready', () => {
       this.subscribeAll();
       if (!this.lost) return;
       this.lost = false;
       this.log.info('Redis connection back: catching up from the database');
       for (const listener of this.resumeListeners) listener();
     });
-  }
-
-  /**
-   * Connects both connections. Redis being away at start is not fatal (PostgreSQL is the truth):
-   * it says so, and connects when Redis comes.
-   */
-  async start(): Promise<void> {
     const connect = async (client: Redis) => {
       try {
         await client.connect();
@@ -87,12 +92,12 @@ export class ClusterLink {
         this.log.warn({ err: error }, 'Redis unreachable at start: running alone until it answers');
       }
     };
-    await Promise.all([connect(this.pub), connect(this.sub)]);
+    await Promise.all([connect(pub), connect(sub)]);
   }
 
   /** Sends `body` to every other instance's `channel` listeners; dropped when Redis is away. */
   publish(channel: string, body: unknown): void {
-    if (this.stopped || this.pub.status !== 'ready') return;
+    if (this.stopped || this.pub?.status !== 'ready') return;
     const envelope: Envelope = { from: this.instanceId, body };
     this.pub.publish(this.prefix + channel, JSON.stringify(envelope)).catch(() => {
       // Lost with the connection: at most once. The close handler has said so.
@@ -119,13 +124,14 @@ export class ClusterLink {
 
   /** Records this instance's heartbeat (a field of one hash; dropped when Redis is away). */
   announceSelf(id: string, body: { heartbeatAt: number } & Record<string, unknown>): void {
-    if (this.stopped || this.pub.status !== 'ready') return;
+    if (this.stopped || this.pub?.status !== 'ready') return;
     this.pub.hset(`${this.prefix}instances`, id, JSON.stringify(body)).catch(() => {});
   }
 
   /** Every instance heard of within `maxAgeMs`; older entries are removed. */
   async instances(maxAgeMs: number): Promise<unknown[]> {
     const key = `${this.prefix}instances`;
+    if (!this.pub) throw new Error('not connected to Redis');
     const all = await this.pub.hgetall(key);
     const now = Date.now();
     const alive: unknown[] = [];
@@ -148,7 +154,7 @@ export class ClusterLink {
 
   /** Removes an instance from the list (at shutdown: it is gone at once, not after a timeout). */
   async forget(id: string): Promise<void> {
-    if (this.pub.status !== 'ready') return;
+    if (this.pub?.status !== 'ready') return;
     await this.pub.hdel(`${this.prefix}instances`, id).catch(() => {});
   }
 
@@ -156,12 +162,13 @@ export class ClusterLink {
     this.stopped = true;
     this.handlers.clear();
     this.resumeListeners.clear();
-    await Promise.all([this.pub, this.sub].map((client) => client.quit().catch(() => client.disconnect())));
+    const clients = [this.pub, this.sub].filter((c): c is Redis => c !== undefined);
+    await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())));
   }
 
   /** Subscribes to every channel listened to, when connected (else on the next `ready`). */
   private subscribeAll(): void {
-    if (this.stopped || this.sub.status !== 'ready' || this.handlers.size === 0) return;
+    if (this.stopped || this.sub?.status !== 'ready' || this.handlers.size === 0) return;
     const channels = [...this.handlers.keys()].map((channel) => this.prefix + channel);
     this.sub.subscribe(...channels).catch((error: unknown) => {
       this.log.debug({ err: error }, 'Redis subscribe failed; again when the connection is back');
