@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { Services } from '../modules/index.js';
 import { type AppDeps, buildModules } from '../wiring.js';
 import { createDataPlane, type DataPlane } from './data-plane/index.js';
+import { GenerationCache } from './graphql/read-cache.js';
 import { createGraphQLWebSocket } from './graphql/ws.js';
 import { createGraphQL } from './graphql/yoga.js';
 import { requirePrincipal } from './http/auth.js';
@@ -38,10 +39,12 @@ export function createApp(deps: AppDeps): App {
   const modules = buildModules(deps);
   const { services } = modules;
   const { relay } = services.sessions;
-  const yoga = createGraphQL(deps, services);
+  const readCache = new GenerationCache(database.writes);
+  const yoga = createGraphQL(deps, services, readCache);
   const graphqlWs = createGraphQLWebSocket(services.auth, yoga);
   const metrics = createMetrics();
   metrics.trackStreams(() => services.routes.streams.allTraffic());
+  metrics.trackReadCache(readCache.stats);
   const passthrough = createPassthrough({
     nodes: services.nodes.directory,
     agent: services.nodes.agent,

@@ -54,6 +54,21 @@ describe('response cache', () => {
     expect(second.result).toEqual(first.result);
   });
 
+  it('counts hits and misses on /metrics', async () => {
+    const scrape = async () => {
+      const text = await (await t.fetch('/metrics')).text();
+      const count = (result: string) =>
+        Number(text.match(new RegExp(`streamgate_response_cache_lookups_total\\{result="${result}"\\} (\\d+)`))?.[1]);
+      return { hit: count('hit'), miss: count('miss') };
+    };
+    const before = await scrape();
+    await data<List>(LIST);
+    await data<List>(LIST);
+    const after = await scrape();
+    expect(after.hit - before.hit).toBe(2);
+    expect(after.miss).toBe(before.miss);
+  });
+
   it('shows a created, renamed and deleted node in the very next read', async () => {
     await data<List>(LIST);
     const id = await createStreamer('cache-b');

@@ -40,8 +40,7 @@ const MAX_ENTRIES = 1_000;
  * one caller never sees another's. Answers with errors are not kept; mutations and subscriptions
  * are never cached. `ttlMs` bounds how old an answer can get (0 turns the cache off).
  */
-export function useReadCache(clock: WriteClock, ttlMs: number) {
-  const cache = new GenerationCache(clock);
+export function useReadCache(cache: GenerationCache, ttlMs: number) {
   return useResponseCache<Context>({
     enabled: () => ttlMs > 0,
     session: (ctx) => ctx.principal.id,
@@ -61,6 +60,8 @@ export function useReadCache(clock: WriteClock, ttlMs: number) {
 /** The answers of the current write generation; emptied each time the clock moves. */
 export class GenerationCache implements Cache {
   private readonly entries = new LRUCache<string, ExecutionResult>({ max: MAX_ENTRIES });
+  /** Lookups answered from the cache, and those that were not (for /metrics). */
+  readonly stats = { hits: 0, misses: 0 };
 
   constructor(private readonly clock: WriteClock) {
     clock.onAdvance(() => this.entries.clear());
@@ -72,7 +73,10 @@ export class GenerationCache implements Cache {
   }
 
   get(key: string): ExecutionResult | undefined {
-    return this.entries.get(key);
+    const found = this.entries.get(key);
+    if (found) this.stats.hits++;
+    else this.stats.misses++;
+    return found;
   }
 
   set(key: string, result: ExecutionResult, _entities: unknown, ttl: number): void {

@@ -14,14 +14,14 @@ import { schema } from '../../schema.js';
 import type { AppDeps } from '../../wiring.js';
 import { useBearerAuth } from './auth.js';
 import { useNodeCallCost } from './node-call-cost.js';
-import { useReadCache } from './read-cache.js';
+import { type GenerationCache, useReadCache } from './read-cache.js';
 
 /** What a graphql-ws connection adds to the initial context (HTTP requests carry a Request). */
 export interface SocketContext {
   principal?: Principal;
 }
 
-export function createGraphQL(deps: AppDeps, services: Services) {
+export function createGraphQL(deps: AppDeps, services: Services, readCache: GenerationCache) {
   const principals = new WeakMap<Request, Principal>();
   const { CORS_ORIGINS: origins, EXPOSE_ERRORS } = deps.env;
   return createYoga<SocketContext>({
@@ -53,7 +53,7 @@ export function createGraphQL(deps: AppDeps, services: Services) {
       // Node calls cost what they fan out to (Armor cannot weigh a field): see node-call-cost.ts.
       useNodeCallCost(deps.env.NODE_CALLS_PER_OPERATION),
       // Last: a cached answer skips execution only, after auth and every limit above.
-      useReadCache(deps.database.writes, deps.env.RESPONSE_CACHE_TTL_MS),
+      useReadCache(readCache, deps.env.RESPONSE_CACHE_TTL_MS),
     ],
     context: ({ request, principal }) => {
       const who = principal ?? (request ? principals.get(request) : undefined);

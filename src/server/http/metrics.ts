@@ -72,6 +72,20 @@ export function createMetrics() {
         },
       });
     },
+    /** The response cache's lookups (README "Response cache"), read when scraped. */
+    trackReadCache(stats: { readonly hits: number; readonly misses: number }) {
+      new Counter({
+        name: 'streamgate_response_cache_lookups_total',
+        help: 'Read-only GraphQL operations looked up in the response cache, by result (hit: served without executing)',
+        labelNames: ['result'] as const,
+        registers: [registry],
+        collect() {
+          this.reset();
+          this.inc({ result: 'hit' }, stats.hits);
+          this.inc({ result: 'miss' }, stats.misses);
+        },
+      });
+    },
     observeRoute(route: string, code: number, seconds: number) {
       const key = `${route} ${code}`;
       let counter = routeCounters.get(key);
