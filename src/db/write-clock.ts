@@ -2,7 +2,6 @@ import type { SqlDriverAdapter, SqlDriverAdapterFactory, SqlQuery, Transaction }
 
 /** What one advance of the clock says: which tables changed (`*`: unknown), and where. */
 export interface WriteNotice {
-  generation: number;
   tables: ReadonlySet<string>;
   /** Announced by another instance (issue 22's cluster link), not written by this process. */
   remote: boolean;
@@ -32,7 +31,7 @@ export class WriteClock {
   /** Something changed in `tables`: written here, or announced by another instance (`remote`). */
   advance(tables: Iterable<string> = [ANY_TABLE], remote = false): void {
     this.current++;
-    const notice = { generation: this.current, tables: new Set(tables), remote };
+    const notice = { tables: new Set(tables), remote };
     for (const listener of this.listeners) listener(notice);
   }
 

@@ -71,10 +71,9 @@ describe.runIf(PG && REDIS)('several instances on PostgreSQL + Redis', () => {
     const watch = watchEvents(b);
     await watch.ready;
     const started = Date.now();
-    const id = await createStreamer(a, 'cluster-one');
+    await createStreamer(a, 'cluster-one');
     await eventually(() => expect(watch.entries.map((e) => e.type)).toContain('node.created'), SECOND);
     expect(Date.now() - started).toBeLessThan(SECOND + 200);
-    expect(id).toBeTruthy();
   });
 
   it('an event that is not stored (below EVENT_LOG_MIN_SEVERITY) reaches B through Redis as it is', async () => {

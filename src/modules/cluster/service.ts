@@ -58,6 +58,8 @@ export class ClusterService {
   private readonly startedAt = new Date();
   private readonly link: ClusterLink | null;
   private readonly leadership: Leadership | null;
+  /** DATABASE_URL without Prisma's `?schema=`, for the lock connections; null for one process. */
+  private readonly connectionString: string | null;
   private readonly stops: (() => void)[] = [];
   private heartbeat: NodeJS.Timeout | undefined;
 
@@ -67,8 +69,10 @@ export class ClusterService {
     if (!env.REDIS_URL || !env.DATABASE_URL) {
       this.link = null;
       this.leadership = null;
+      this.connectionString = null;
       return;
     }
+    this.connectionString = parsePostgresUrl(env.DATABASE_URL).connectionString;
     this.link = new ClusterLink({
       url: env.REDIS_URL,
       instanceId: this.instanceId,
@@ -76,7 +80,7 @@ export class ClusterService {
       log,
     });
     this.leadership = new Leadership({
-      connectionString: parsePostgresUrl(env.DATABASE_URL).connectionString,
+      connectionString: this.connectionString,
       deployment: database.location,
       retryMs: HEARTBEAT_MS,
       log,
@@ -101,10 +105,8 @@ export class ClusterService {
    * callers keep their own in-process order). Waits at most `waitMs` for the others.
    */
   exclusive<T>(name: string, waitMs: number, section: () => Promise<T>): Promise<T> {
-    const { env, database } = this.options;
-    if (!this.link || !env.DATABASE_URL) return section();
-    const { connectionString } = parsePostgresUrl(env.DATABASE_URL);
-    return withClusterLock(connectionString, `${database.location}:${name}`, waitMs, section);
+    if (!this.connectionString) return section();
+    return withClusterLock(this.connectionString, `${this.options.database.location}:${name}`, waitMs, section);
   }
 
   async start(): Promise<void> {
