@@ -1,6 +1,16 @@
 /**
- * Cluster benchmark (issue 22): `healthChanged` fan-out to BENCH_SUBSCRIBERS subscribers, on one
- * instance, then spread over two instances on PostgreSQL + Redis, in one run.
+ * Cluster benchmark (issue 22), two parts, each a single-instance baseline and a two-instance run
+ * on PostgreSQL + Redis in the same run:
+ *
+ * Relay: a publisher sends BENCH_FRAME_BYTES (64 KiB) binary frames at 30 fps for
+ * BENCH_RELAY_SECONDS (10) to BENCH_OPERATORS (100) raw operators. Single: publisher and operators
+ * on one instance. Cluster: the publisher on A, every operator on B, so each frame crosses Redis.
+ * Each frame carries its send time (performance.now(), publisher and operators being in this
+ * process): latency is send → arrival at an operator; loss is expected − received; order is
+ * checked per operator.
+ *
+ * Health: `healthChanged` fan-out to BENCH_SUBSCRIBERS subscribers, on one instance, then spread
+ * over two.
  *
  * What runs:
  *   - `streamgate serve` processes (tsx), NODE_ENV=production, on schema `bench_cluster` of the
@@ -15,22 +25,27 @@
  * of those expected (subscribers × transitions). In the cluster, half the subscribers are on the
  * follower: their transitions come through Redis.
  *
- * The relay part of the issue (64 KiB frames, publisher on A, operators on B) waits for the relay
- * to cross instances.
- *
- * Run: `npm run bench:cluster` (~1 minute). Knobs: BENCH_SUBSCRIBERS (1000), BENCH_NODES (20),
- * BENCH_FLIPS (3), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/test), BENCH_REDIS_URL
- * (redis://127.0.0.1:6379).
+ * Run: `npm run bench:cluster` (~2 minutes). Knobs: BENCH_PART (relay, health or all),
+ * BENCH_OPERATORS (100), BENCH_FRAME_BYTES (65536), BENCH_RELAY_SECONDS (10), BENCH_SUBSCRIBERS
+ * (1000), BENCH_NODES (20), BENCH_FLIPS (3), BENCH_PG_URL (postgres://postgres@127.0.0.1:5432/test),
+ * BENCH_REDIS_URL (redis://127.0.0.1:6379).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { type Client, createClient } from 'graphql-ws';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { BENCH_TOKEN } from './lib/streamgate.js';
 
+const PART = process.env.BENCH_PART ?? 'all';
+const OPERATORS = Number(process.env.BENCH_OPERATORS ?? 100);
+const FRAME_BYTES = Number(process.env.BENCH_FRAME_BYTES ?? 64 * 1024);
+const RELAY_SECONDS = Number(process.env.BENCH_RELAY_SECONDS ?? 10);
+const FPS = 30;
 const SUBSCRIBERS = Number(process.env.BENCH_SUBSCRIBERS ?? 1000);
 const NODES = Number(process.env.BENCH_NODES ?? 20);
 const FLIPS = Number(process.env.BENCH_FLIPS ?? 3);
@@ -192,11 +207,121 @@ async function scenario(name: string, clustered: boolean, nodePort: number): Pro
     );
   });
   await Promise.all(clients.map((c) => c.dispose()));
+  await stopAll(instances);
+  return tallies;
+}
+
+interface RelayTally {
+  latencies: number[];
+  received: number;
+  outOfOrder: number;
+}
+
+async function stopAll(instances: Instance[]): Promise<void> {
   for (const inst of instances) {
     inst.proc.kill('SIGTERM');
     await new Promise((r) => inst.proc.once('exit', r));
   }
-  return tallies;
+}
+
+/** Connects `count` raw operators to the session on `instance`; each tallies latency and order. */
+async function operators(
+  instance: Instance,
+  sessionId: string,
+  count: number,
+  tally: RelayTally,
+): Promise<WebSocket[]> {
+  const base = `${instance.url.replace('http', 'ws')}/ws/stream/${sessionId}`;
+  const sockets = Array.from({ length: count }, (_, i) => {
+    const ws = new WebSocket(`${base}/op-${i}`, { headers: { authorization: `Bearer ${BENCH_TOKEN}` } });
+    let last = -1;
+    ws.on('message', (data: Buffer) => {
+      const n = data.readUInt32BE(0);
+      if (n === 0xffffffff) return; // priming
+      tally.received++;
+      tally.latencies.push(performance.now() - data.readDoubleBE(4));
+      if (n <= last) tally.outOfOrder++;
+      last = n;
+    });
+    return ws;
+  });
+  await Promise.all(sockets.map((ws) => new Promise((resolve) => ws.once('open', resolve))));
+  return sockets;
+}
+
+async function relayScenario(name: string, clustered: boolean): Promise<RelayTally> {
+  const database = await resetSchema();
+  const env: Record<string, string> = {
+    DATABASE_URL: database,
+    HEALTH_MONITOR: 'off',
+    SESSION_MAX_OPERATORS: String(OPERATORS + 10),
+    ...(clustered ? { REDIS_URL } : {}),
+  };
+  const a = await startInstance({ ...env, INSTANCE_ID: `${name}-a` }, 41_010);
+  const instances = clustered ? [a, await startInstance({ ...env, INSTANCE_ID: `${name}-b` }, 41_011)] : [a];
+  const watched = instances[instances.length - 1] as Instance;
+  const clientId = randomUUID();
+  const { createSession } = (await gql(
+    a,
+    `mutation { createSession(clientId: "${clientId}") { sessionId streamKey } }`,
+  )) as { createSession: { sessionId: string; streamKey: string } };
+  const tally: RelayTally = { latencies: [], received: 0, outOfOrder: 0 };
+  const sockets = await operators(watched, createSession.sessionId, OPERATORS, tally);
+  const pub = new WebSocket(
+    `${a.url.replace('http', 'ws')}/ws/stream/${createSession.sessionId}/${clientId}?key=${encodeURIComponent(createSession.streamKey)}`,
+  );
+  await new Promise((resolve) => pub.once('open', resolve));
+  // Until a priming frame reaches the operators, they are not all attached.
+  const primer = Buffer.alloc(12);
+  primer.writeUInt32BE(0xffffffff, 0);
+  const heard = new Set<WebSocket>();
+  for (const ws of sockets) ws.on('message', () => heard.add(ws));
+  while (heard.size < sockets.length) {
+    pub.send(primer);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const frames = RELAY_SECONDS * FPS;
+  const payload = randomBytes(FRAME_BYTES);
+  const started = performance.now();
+  for (let n = 0; n < frames; n++) {
+    const due = started + (n * 1000) / FPS;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const frame = Buffer.from(payload);
+    frame.writeUInt32BE(n, 0);
+    frame.writeDoubleBE(performance.now(), 4);
+    pub.send(frame);
+  }
+  await new Promise((r) => setTimeout(r, 2_000)); // the last frames in flight
+  const expected = frames * OPERATORS;
+  console.log(
+    `| ${name} | ${instances.length === 1 ? 'A → A' : 'A → B'} | ${tally.received} / ${expected} | ${tally.outOfOrder} | ${percentile(tally.latencies, 50).toFixed(1)} | ${percentile(tally.latencies, 99).toFixed(1)} | ${Math.max(...tally.latencies).toFixed(1)} |`,
+  );
+  pub.close();
+  for (const ws of sockets) ws.terminate();
+  await stopAll(instances);
+  return tally;
+}
+
+async function relayPart(): Promise<void> {
+  console.log(
+    `\n## Relay: ${OPERATORS} raw operators, ${FRAME_BYTES} B binary frames at ${FPS} fps for ${RELAY_SECONDS} s\n`,
+  );
+  console.log('| scenario | publisher → operators | received / expected | out of order | p50 ms | p99 ms | max ms |');
+  console.log('|---|---|---:|---:|---:|---:|---:|');
+  const single = await relayScenario('single', false);
+  const cluster = await relayScenario('cluster', true);
+  const ratio = (p: number) => (percentile(cluster.latencies, p) / percentile(single.latencies, p)).toFixed(2);
+  console.log(`\ncluster ÷ single: p50 ×${ratio(50)}, p99 ×${ratio(99)}`);
+}
+
+async function healthPart(nodePort: number): Promise<void> {
+  console.log(`\n## healthChanged fan-out: ${SUBSCRIBERS} subscribers, ${NODES} nodes flipped ${FLIPS * 2} times`);
+  const [single] = await scenario('single', false, nodePort);
+  const cluster = await scenario('cluster', true, nodePort);
+  const all = cluster.flatMap((t) => t.latencies);
+  const ratio = (p: number) => (percentile(all, p) / percentile(single?.latencies ?? [], p)).toFixed(2);
+  console.log(`\ncluster ÷ single: p50 ×${ratio(50)}, p99 ×${ratio(99)}`);
 }
 
 async function main(): Promise<void> {
@@ -205,15 +330,9 @@ async function main(): Promise<void> {
     process.exit(1);
   }, 10 * 60_000);
   watchdog.unref();
-  const nodePort = await startFakeNode();
-  console.log(
-    `cluster bench: healthChanged fan-out, ${SUBSCRIBERS} subscribers, ${NODES} nodes flipped ${FLIPS * 2} times; node ${process.version}`,
-  );
-  const [single] = await scenario('single', false, nodePort);
-  const cluster = await scenario('cluster', true, nodePort);
-  const all = cluster.flatMap((t) => t.latencies);
-  const ratio = (p: number) => (percentile(all, p) / percentile(single?.latencies ?? [], p)).toFixed(2);
-  console.log(`\ncluster ÷ single: p50 ×${ratio(50)}, p99 ×${ratio(99)}`);
+  console.log(`cluster bench (${PART}); node ${process.version}`);
+  if (PART === 'all' || PART === 'relay') await relayPart();
+  if (PART === 'all' || PART === 'health') await healthPart(await startFakeNode());
   clearTimeout(watchdog);
   process.exit(0);
 }

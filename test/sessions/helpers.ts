@@ -159,7 +159,9 @@ export async function primed(pub: RawPeer, listeners: Listener[]): Promise<{ fra
     frames++;
     bytes += Buffer.byteLength(text);
   };
+  const deadline = Date.now() + 15_000;
   for (;;) {
+    if (Date.now() > deadline) throw new Error(`listeners still not attached after ${frames} priming frames`);
     await send(`prime-${frames}`);
     try {
       await Promise.all(listeners.map((l) => l.receivedCount(1, 100)));

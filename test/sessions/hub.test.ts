@@ -28,7 +28,11 @@ const publisher = { close: vi.fn() };
 
 describe('Channel', () => {
   it('gives every subscriber the same Frame (and Buffer), numbered on from the stored count', () => {
-    const channel = new Channel('s1', { ...zero, framesRelayed: 41, bytesRelayed: 7 }, { dropped: vi.fn() });
+    const channel = new Channel(
+      's1',
+      { ...zero, framesRelayed: 41, bytesRelayed: 7 },
+      { dropped: vi.fn(), published: vi.fn() },
+    );
     const a = new FakeSubscriber('a');
     const b = new FakeSubscriber('b', false);
     expect([channel.join(a, 10), channel.join(b, 10), channel.claimPublisher(publisher)]).toEqual(['ok', 'ok', 'ok']);
@@ -51,7 +55,7 @@ describe('Channel', () => {
   });
 
   it('ignores frames from anyone but the current publisher', () => {
-    const channel = new Channel('s1', zero, { dropped: vi.fn() });
+    const channel = new Channel('s1', zero, { dropped: vi.fn(), published: vi.fn() });
     const a = new FakeSubscriber('a');
     channel.join(a, 10);
     const other = { close: vi.fn() };
@@ -64,7 +68,7 @@ describe('Channel', () => {
 
   it('drops a subscriber that cannot take a frame, without holding up the others', () => {
     const dropped = vi.fn();
-    const channel = new Channel('s1', zero, { dropped });
+    const channel = new Channel('s1', zero, { dropped, published: vi.fn() });
     const slow = new FakeSubscriber('slow');
     const fast = new FakeSubscriber('fast');
     channel.join(slow, 10);
@@ -82,7 +86,7 @@ describe('Channel', () => {
   });
 
   it('counts operators (not GraphQL subscribers) against the limit, per socket', () => {
-    const channel = new Channel('s1', zero, { dropped: vi.fn() });
+    const channel = new Channel('s1', zero, { dropped: vi.fn(), published: vi.fn() });
     const alice1 = new FakeSubscriber('alice');
     const alice2 = new FakeSubscriber('alice');
     expect(channel.join(alice1, 2)).toBe('ok');
@@ -98,7 +102,7 @@ describe('Channel', () => {
   });
 
   it('closes everyone on close() and refuses newcomers after', () => {
-    const channel = new Channel('s1', zero, { dropped: vi.fn() });
+    const channel = new Channel('s1', zero, { dropped: vi.fn(), published: vi.fn() });
     const a = new FakeSubscriber('a');
     const pub = { close: vi.fn() };
     channel.join(a, 10);
@@ -116,7 +120,7 @@ describe('Channel', () => {
 
 describe('FrameStream', () => {
   const frame = (seq: number, size: number) => {
-    const channel = new Channel('s', { ...zero, framesRelayed: seq - 1 }, { dropped: vi.fn() });
+    const channel = new Channel('s', { ...zero, framesRelayed: seq - 1 }, { dropped: vi.fn(), published: vi.fn() });
     const sink = new FakeSubscriber('x');
     channel.join(sink, 1);
     channel.claimPublisher(publisher);

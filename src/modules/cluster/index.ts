@@ -17,4 +17,5 @@ export const clusterModule = defineModule({
   stop: (cluster) => cluster.stop(),
 });
 
+export type { ClaimResult, RelayedFrame, RelayLink, RelayRole } from './relay-link.js';
 export { type ClusterInstance, ClusterService, type ClusterStatus } from './service.js';

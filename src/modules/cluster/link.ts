@@ -16,6 +16,7 @@ export interface ClusterLinkOptions {
 }
 
 type Handler = (body: unknown, from: string) => void;
+type BinaryHandler = (body: Buffer, from: string) => void;
 
 interface Envelope {
   from: string;
@@ -37,11 +38,14 @@ export class ClusterLink {
   private pub: Redis | undefined;
   private sub: Redis | undefined;
   private readonly handlers = new Map<string, Set<Handler>>();
+  /** Channels whose messages are bytes (relayed frames), not JSON: `[from length u16][from][body]`. */
+  private readonly binaryHandlers = new Map<string, Set<BinaryHandler>>();
   private readonly resumeListeners = new Set<() => void>();
   private readonly log: Logger;
   /** The subscriber was connected, then lost: the next `ready` is a resumption. */
   private lost = false;
   private stopped = false;
+  private tag: Buffer | undefined;
 
   constructor(private readonly options: ClusterLinkOptions) {
     this.instanceId = options.instanceId;
@@ -104,16 +108,33 @@ export class ClusterLink {
     });
   }
 
+  /**
+   * Sends `parts` (concatenated: one copy) to every other instance's `onBinary(channel)` listeners.
+   * False when it was dropped: Redis away, or more than `maxPendingBytes` already waiting to be
+   * written to it (a stalled Redis must not grow this process without bound).
+   */
+  publishBinary(channel: string, parts: Buffer[], maxPendingBytes: number): boolean {
+    const pub = this.pub;
+    if (this.stopped || pub?.status !== 'ready') return false;
+    if ((pub.stream?.writableLength ?? 0) > maxPendingBytes) return false;
+    const message = Buffer.concat([this.senderTag, ...parts]);
+    pub.publish(this.prefix + channel, message).catch(() => {});
+    return true;
+  }
+
   /** Calls `handler` for every message another instance sends on `channel`; returns how to stop. */
   on(channel: string, handler: Handler): () => void {
-    let set = this.handlers.get(channel);
-    if (!set) {
-      set = new Set();
-      this.handlers.set(channel, set);
-      this.subscribeAll();
-    }
-    set.add(handler);
-    return () => set.delete(handler);
+    return this.listen(this.handlers, channel, handler).stop;
+  }
+
+  /**
+   * As `on`, for `publishBinary` messages. Resolves once Redis has confirmed the subscription (at
+   * once when Redis is away: it subscribes when it is back), so a caller knows from when on it hears.
+   */
+  async onBinary(channel: string, handler: BinaryHandler): Promise<() => void> {
+    const { stop, subscribed } = this.listen(this.binaryHandlers, channel, handler);
+    await subscribed;
+    return stop;
   }
 
   /** Called each time Redis is back after a loss: whatever was sent meanwhile is gone. */
@@ -158,24 +179,95 @@ export class ClusterLink {
     await this.pub.hdel(`${this.prefix}instances`, id).catch(() => {});
   }
 
+  /** The Redis key of `name` in this deployment's namespace. */
+  key(name: string): string {
+    return this.prefix + name;
+  }
+
+  /** Runs `command` on the publishing connection; rejects at once when Redis is away. */
+  command<T>(command: (redis: Redis) => Promise<T>): Promise<T> {
+    if (this.stopped || this.pub?.status !== 'ready') return Promise.reject(new Error('Redis is not connected'));
+    return command(this.pub);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     this.handlers.clear();
+    this.binaryHandlers.clear();
     this.resumeListeners.clear();
     const clients = [this.pub, this.sub].filter((c): c is Redis => c !== undefined);
     await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())));
   }
 
+  /** The `[from length][from]` head of this instance's binary messages, encoded once. */
+  private get senderTag(): Buffer {
+    this.tag ??= (() => {
+      const from = Buffer.from(this.instanceId, 'utf8');
+      const length = Buffer.alloc(2);
+      length.writeUInt16BE(from.length);
+      return Buffer.concat([length, from]);
+    })();
+    return this.tag;
+  }
+
+  private listen<H>(
+    registry: Map<string, Set<H>>,
+    channel: string,
+    handler: H,
+  ): { stop: () => void; subscribed: Promise<void> } {
+    let set = registry.get(channel);
+    let subscribed = Promise.resolve();
+    if (!set) {
+      set = new Set();
+      registry.set(channel, set);
+      // When Redis is away, `ready` subscribes to everything listened to.
+      if (!this.stopped && this.sub?.status === 'ready') {
+        subscribed = this.sub.subscribe(this.prefix + channel).then(
+          () => {},
+          (error: unknown) =>
+            this.log.debug({ err: error }, 'Redis subscribe failed; again when the connection is back'),
+        );
+      }
+    }
+    set.add(handler);
+    const listeners = set;
+    const stop = () => {
+      listeners.delete(handler);
+      if (listeners.size > 0 || registry.get(channel) !== listeners) return;
+      registry.delete(channel);
+      // Per-session channels come and go: stop hearing one nobody listens to.
+      if (!this.stopped && this.sub?.status === 'ready') this.sub.unsubscribe(this.prefix + channel).catch(() => {});
+    };
+    return { stop, subscribed };
+  }
+
   /** Subscribes to every channel listened to, when connected (else on the next `ready`). */
   private subscribeAll(): void {
-    if (this.stopped || this.sub?.status !== 'ready' || this.handlers.size === 0) return;
-    const channels = [...this.handlers.keys()].map((channel) => this.prefix + channel);
+    if (this.stopped || this.sub?.status !== 'ready') return;
+    const channels = [...this.handlers.keys(), ...this.binaryHandlers.keys()].map((channel) => this.prefix + channel);
+    if (channels.length === 0) return;
     this.sub.subscribe(...channels).catch((error: unknown) => {
       this.log.debug({ err: error }, 'Redis subscribe failed; again when the connection is back');
     });
   }
 
   private receive(channel: string, message: Buffer): void {
+    const binary = this.binaryHandlers.get(channel.slice(this.prefix.length));
+    if (binary) {
+      if (message.length < 2) return;
+      const end = 2 + message.readUInt16BE(0);
+      const from = message.toString('utf8', 2, end);
+      if (from === this.instanceId) return;
+      const body = message.subarray(end);
+      for (const handler of binary) {
+        try {
+          handler(body, from);
+        } catch (error) {
+          this.log.error({ err: error, channel }, 'a cluster message handler failed');
+        }
+      }
+      return;
+    }
     let envelope: Envelope;
     try {
       envelope = JSON.parse(message.toString('utf8')) as Envelope;

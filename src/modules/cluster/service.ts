@@ -8,6 +8,7 @@ import type { HealthChange, HealthMonitor } from '../health/index.js';
 import { Leadership } from './leader.js';
 import { ClusterLink } from './link.js';
 import { withClusterLock } from './lock.js';
+import { RelayLink } from './relay-link.js';
 
 export interface ClusterServiceOptions {
   env: Env;
@@ -55,6 +56,8 @@ const GONE_AFTER_MS = 5 * HEARTBEAT_MS;
  */
 export class ClusterService {
   readonly instanceId: string;
+  /** The live-session relay across instances; null for one process. */
+  readonly relay: RelayLink | null;
   private readonly startedAt = new Date();
   private readonly link: ClusterLink | null;
   private readonly leadership: Leadership | null;
@@ -68,6 +71,7 @@ export class ClusterService {
     this.instanceId = env.REDIS_URL ? `${instanceId(env)}/${randomBytes(3).toString('hex')}` : instanceId(env);
     if (!env.REDIS_URL || !env.DATABASE_URL) {
       this.link = null;
+      this.relay = null;
       this.leadership = null;
       this.connectionString = null;
       return;
@@ -79,6 +83,7 @@ export class ClusterService {
       deployment: database.location,
       log,
     });
+    this.relay = new RelayLink(this.link, log);
     this.leadership = new Leadership({
       connectionString: this.connectionString,
       deployment: database.location,
@@ -110,8 +115,8 @@ export class ClusterService {
   }
 
   async start(): Promise<void> {
-    const { link, leadership } = this;
-    if (!link || !leadership) return;
+    const { link, leadership, relay } = this;
+    if (!link || !leadership || !relay) return;
     const { database, events, health } = this.options;
     await link.start();
     const clock = database.writes;
@@ -137,6 +142,7 @@ export class ClusterService {
     );
     // JSON has no bigint: the receiver gives the entry its own position anyway (deliverLive).
     await events.share((entry) => link.publish('events', { ...entry, position: entry.position.toString() }));
+    this.stops.push(relay.start());
     const poll = setInterval(() => events.catchUp(), CATCH_UP_MS);
     poll.unref();
     this.stops.push(() => clearInterval(poll));

@@ -3,8 +3,8 @@ import { CloseCode } from './close-codes.js';
 /**
  * The relay core: per live session, one publisher slot and a set of frame subscribers. It knows
  * nothing of WebSockets, GraphQL or the database; transports plug in through `Publisher` and
- * `FrameSubscriber`, and LiveSessions (live.ts) persists what happens here. A cross-instance
- * fan-out (Redis) would sit at `Channel.publish`: frames from a remote publisher enter there.
+ * `FrameSubscriber`, and LiveSessions (live.ts) persists what happens here. Frames of a
+ * publisher on another instance (REDIS_URL) enter through `Channel.relay`.
  */
 
 export interface Counters {
@@ -69,6 +69,14 @@ export interface Publisher {
 export interface ChannelEvents {
   /** A subscriber could not keep up and was closed with 4408 (already removed). */
   dropped(channel: Channel, subscriber: FrameSubscriber, backlog: Backlog): void;
+  /** This instance's publisher sent a frame (relayed here already): for the other instances. */
+  published(channel: Channel, frame: Frame): void;
+}
+
+/** The session's totals as the last frame from a publisher on another instance gave them. */
+export interface RemoteTotals {
+  framesRelayed: number;
+  bytesRelayed: number;
 }
 
 export type JoinResult = 'ok' | 'full' | 'closed';
@@ -85,7 +93,10 @@ export class Channel {
   leases = 0;
   /** Ended or shut down: no one joins any more, frames are ignored. */
   closed = false;
+  /** What this instance did (and the stored counters it started from); written as increments. */
   readonly counters: Counters;
+  /** Set by frames from a publisher on another instance: they are counted there, not here. */
+  remote: RemoteTotals | null = null;
 
   constructor(
     readonly sessionId: string,
@@ -156,6 +167,23 @@ export class Channel {
     counters.framesRelayed++;
     counters.bytesRelayed += payload.length;
     const frame = new Frame(this.sessionId, counters.framesRelayed, Date.now(), payload, binary);
+    this.fanOut(frame);
+    this.events.published(this, frame);
+    return frame;
+  }
+
+  /**
+   * Relays a frame of the session's publisher on another instance (which counted it) to the
+   * subscribers here. Ignored once closed, or while a publisher is connected here.
+   */
+  relay(frame: Frame, bytesRelayed: number): void {
+    if (this.closed || this.publisher) return;
+    this.remote = { framesRelayed: frame.seq, bytesRelayed };
+    this.fanOut(frame);
+  }
+
+  /** Hands the frame to every subscriber; one that cannot take it is dropped on the spot. */
+  private fanOut(frame: Frame): void {
     // Deleting from a Set while iterating it is safe: the dropped subscriber is simply not revisited.
     for (const subscriber of this.subscribers) {
       const backlog = subscriber.offer(frame);
@@ -165,7 +193,6 @@ export class Channel {
         this.events.dropped(this, subscriber, backlog);
       }
     }
-    return frame;
   }
 
   /**

@@ -1,4 +1,5 @@
 import type { AuthService } from '../auth/index.js';
+import type { ClusterService } from '../cluster/index.js';
 import type { EventBus } from '../events/index.js';
 import { type CoreDeps, defineModule } from '../module.js';
 import { SessionService } from './service.js';
@@ -7,8 +8,24 @@ import './schema.js'; // registers the module's GraphQL types
 /** Live sessions: publishers stream frames, operators watch them (raw relay or `streamFrames`). */
 export const sessionsModule = defineModule({
   name: 'sessions',
-  create: ({ env, database, db, log, events, auth }: CoreDeps & { events: EventBus; auth: AuthService }) =>
-    new SessionService({ env, db, log, events, auth, singleProcess: database.engine === 'embedded' }),
+  create: ({
+    env,
+    database,
+    db,
+    log,
+    events,
+    auth,
+    cluster,
+  }: CoreDeps & { events: EventBus; auth: AuthService; cluster: ClusterService }) =>
+    new SessionService({
+      env,
+      db,
+      log,
+      events,
+      auth,
+      singleProcess: database.engine === 'embedded',
+      link: cluster.relay,
+    }),
   // Before the server listens: what a killed predecessor left ACTIVE is WAITING again.
   start: (sessions) => sessions.recover(),
 });

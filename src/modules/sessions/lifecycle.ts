@@ -24,7 +24,8 @@ export type Transition = keyof typeof TRANSITIONS;
 /**
  * Applies a transition when the session is in one of its `from` states; false when it is not (or
  * does not exist). Sets `finishedAt` on FINISHED and, the first time only, `startedAt` on ACTIVE;
- * ACTIVE records the instance it is active on (`activeOn`), every other state clears it.
+ * ACTIVE records the instance it is active on (`activeOn`), every other state clears it, and only
+ * that instance can pause it.
  */
 export async function transition(
   db: Db,
@@ -47,7 +48,12 @@ export async function transition(
     ]);
     return moved.count === 1;
   }
-  const { count } = await db.session.updateMany({ where, data: { status: to, activeOn: null } });
+  // Pausing is the publisher's instance's business: a late pause from an instance whose publisher
+  // has gone must not send back to WAITING a session another instance's publisher has taken over.
+  const { count } = await db.session.updateMany({
+    where: { ...where, activeOn: instance },
+    data: { status: to, activeOn: null },
+  });
   return count === 1;
 }
 

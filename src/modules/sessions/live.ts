@@ -1,7 +1,9 @@
 import type { Db } from '../../db/client.js';
 import type { Logger } from '../../lib/logger.js';
+import type { RelayLink } from '../cluster/index.js';
 import type { Actor, AppEvent, EventBus } from '../events/index.js';
 import { CloseCode } from './close-codes.js';
+import { ClusterRelay } from './cluster-relay.js';
 import { FrameStream } from './frame-stream.js';
 import { type Backlog, type Channel, type Counters, type FrameSubscriber, Hub, type Publisher } from './hub.js';
 import { recoverActiveSessions, transition } from './lifecycle.js';
@@ -28,6 +30,8 @@ export interface LiveSessionsOptions {
   maxBufferBytes: number;
   /** INSTANCE_ID: recorded on the sessions this instance makes ACTIVE. */
   instance: string;
+  /** The other instances (REDIS_URL); null for one process. */
+  link: RelayLink | null;
 }
 
 /** What a connection needs to authenticate against the session it asked for. */
@@ -54,6 +58,8 @@ export type AttachResult = 'ok' | 'taken' | 'full' | 'gone' | 'unavailable';
  */
 export class LiveSessions {
   readonly hub: Hub;
+  private readonly cluster: ClusterRelay;
+  private readonly stopWatching: () => void;
   private readonly serial = new KeyedSerializer();
   /** Counters as last written, per channel: a flush writes the difference. */
   private readonly flushed = new WeakMap<Channel, Counters>();
@@ -61,7 +67,16 @@ export class LiveSessions {
   private closing = false;
 
   constructor(private readonly options: LiveSessionsOptions) {
-    this.hub = new Hub({ dropped: (channel, subscriber, backlog) => this.dropped(channel, subscriber, backlog) });
+    this.hub = new Hub({
+      dropped: (channel, subscriber, backlog) => this.dropped(channel, subscriber, backlog),
+      published: (channel, frame) => this.cluster.publish(channel, frame),
+    });
+    this.cluster = new ClusterRelay(options.link, options.maxOperators);
+    this.stopWatching = this.cluster.watch({
+      ended: (sessionId) => this.endedElsewhere(sessionId),
+      // An end announced while Redis was away is lost: the database says which ended.
+      resumed: () => void this.closeFinished(),
+    });
   }
 
   /**
@@ -122,6 +137,8 @@ export class LiveSessions {
         channel = this.hub.open(sessionId, base);
         this.flushed.set(channel, { ...base });
         this.startFlushing();
+        // Frames from a publisher on another instance arrive from now on.
+        await this.cluster.follow(channel);
       }
       channel.leases++;
       const held = channel;
@@ -142,23 +159,41 @@ export class LiveSessions {
   /** Makes `publisher` the session's publisher and the session ACTIVE. */
   async attachPublisher(lease: Lease, publisher: Publisher): Promise<AttachResult> {
     const { channel } = lease;
+    // One publisher cluster-wide: its place is taken first (at once on one process).
+    const placed = await this.cluster.claim(channel, publisher, 'publisher');
+    if (placed !== 'ok') {
+      lease.release();
+      return placed === 'full' ? 'taken' : 'unavailable';
+    }
     const claimed = channel.claimPublisher(publisher);
     lease.release();
-    if (claimed !== 'ok') return claimed === 'taken' ? 'taken' : 'gone';
+    if (claimed !== 'ok') {
+      this.cluster.give(channel, publisher);
+      return claimed === 'taken' ? 'taken' : 'gone';
+    }
+    const giveUp = () => {
+      if (!channel.releasePublisher(publisher)) return;
+      this.cluster.give(channel, publisher);
+      void this.cluster.follow(channel);
+      this.reapIfIdle(channel);
+    };
+    await this.cluster.follow(channel);
     let started: boolean;
     try {
-      started = await this.serial.run(channel.sessionId, () =>
-        transition(this.options.db, channel.sessionId, 'start', this.options.instance),
-      );
+      started = await this.serial.run(channel.sessionId, async () => {
+        if (!(await transition(this.options.db, channel.sessionId, 'start', this.options.instance))) return false;
+        if (this.cluster.clustered) await this.catchUpCounters(channel);
+        return true;
+      });
     } catch (error) {
       this.options.log.error({ err: error, sessionId: channel.sessionId }, 'cannot mark the session active');
-      if (channel.releasePublisher(publisher)) this.reapIfIdle(channel);
+      giveUp();
       return 'unavailable';
     }
     if (!started) {
       // Finished by someone else between the lookup and now (endSession serialises with us, so
       // only a write from outside this process gets here).
-      if (channel.releasePublisher(publisher)) this.reapIfIdle(channel);
+      giveUp();
       return 'gone';
     }
     this.emit('session.publisher_connected', channel.sessionId, 'INFO', 'publisher connected', {
@@ -171,6 +206,8 @@ export class LiveSessions {
   detachPublisher(channel: Channel, publisher: Publisher, code: number): void {
     // False when the hub closed it itself (end, shutdown): those paths wrote the state already.
     if (!channel.releasePublisher(publisher)) return;
+    this.cluster.give(channel, publisher);
+    void this.cluster.follow(channel);
     const { sessionId } = channel;
     this.emit('session.publisher_disconnected', sessionId, 'INFO', `publisher disconnected (${code})`, {
       sessionId,
@@ -178,8 +215,9 @@ export class LiveSessions {
     });
     this.serial
       .run(sessionId, async () => {
-        await transition(this.options.db, sessionId, 'pause', this.options.instance);
+        // Counters first: a publisher reconnecting to another instance starts from them.
         await this.flush(channel);
+        await transition(this.options.db, sessionId, 'pause', this.options.instance);
       })
       .catch((error: unknown) => this.options.log.error({ err: error, sessionId }, 'cannot mark the session waiting'))
       .finally(() => this.reapIfIdle(channel));
@@ -189,9 +227,18 @@ export class LiveSessions {
   /** `actor`: the token the operator connected with (the event log's "who"; `userId` is only a label). */
   async attachOperator(lease: Lease, subscriber: FrameSubscriber, actor: Actor | null = null): Promise<AttachResult> {
     const { channel } = lease;
+    // SESSION_MAX_OPERATORS across the cluster: the place is taken first (at once on one process).
+    const placed = await this.cluster.claim(channel, subscriber, 'operator');
+    if (placed !== 'ok') {
+      lease.release();
+      return placed;
+    }
     const joined = channel.join(subscriber, this.options.maxOperators);
     lease.release();
-    if (joined !== 'ok') return joined === 'full' ? 'full' : 'gone';
+    if (joined !== 'ok') {
+      this.cluster.give(channel, subscriber);
+      return joined === 'full' ? 'full' : 'gone';
+    }
     try {
       // One INSERT … ON CONFLICT DO NOTHING: the first connection records when the user joined.
       await this.options.db.sessionOperator.createMany({
@@ -249,22 +296,11 @@ export class LiveSessions {
   end(sessionId: string, actor: Actor | null): Promise<boolean> {
     return this.serial.run(sessionId, async () => {
       const finished = await transition(this.options.db, sessionId, 'finish', this.options.instance);
-      const channel = this.hub.get(sessionId);
-      let counters: Counters | undefined;
-      if (channel) {
-        channel.close(CloseCode.SessionEnded);
-        counters = channel.counters;
-        try {
-          await this.flush(channel);
-        } catch (error) {
-          // The session is FINISHED all the same; only its last second of counters is lost.
-          this.options.log.error({ err: error, sessionId }, 'could not store the final counters of an ended session');
-        } finally {
-          this.hub.remove(channel);
-        }
-      }
+      // Every instance closes its sockets of the session (those here, just below).
+      if (finished) this.cluster.announceEnd(sessionId);
+      await this.closeEnded(sessionId);
       if (finished) {
-        counters ??= await this.storedCounters(sessionId);
+        const counters = await this.storedCounters(sessionId);
         this.options.events.emit(
           {
             type: 'session.ended',
@@ -280,9 +316,24 @@ export class LiveSessions {
     });
   }
 
-  /** Live counters while the session has a channel here, else the stored ones given. */
+  /**
+   * The stored counters given, plus what this instance has not written yet, and never less than
+   * what it saw: its own counts, and the totals the last remote frame carried. On one process that
+   * is exactly the live counters; with several, frames are exact on the publisher's instance and
+   * within a second (the flush interval) everywhere else.
+   */
   counters(sessionId: string, stored: Counters): Counters {
-    return this.hub.get(sessionId)?.counters ?? stored;
+    const channel = this.hub.get(sessionId);
+    if (!channel) return stored;
+    const own = channel.counters;
+    const written = this.flushed.get(channel) ?? own;
+    const live = (name: keyof Counters) => Math.max(own[name], stored[name] + own[name] - written[name]);
+    return {
+      framesRelayed: Math.max(live('framesRelayed'), channel.remote?.framesRelayed ?? 0),
+      bytesRelayed: Math.max(live('bytesRelayed'), channel.remote?.bytesRelayed ?? 0),
+      operatorConnects: live('operatorConnects'),
+      operatorDisconnects: live('operatorDisconnects'),
+    };
   }
 
   isConnected(sessionId: string, userId: string): boolean {
@@ -295,6 +346,7 @@ export class LiveSessions {
    */
   async close(): Promise<void> {
     this.closing = true;
+    this.stopWatching();
     clearInterval(this.flushTimer);
     this.flushTimer = undefined;
     for (const channel of [...this.hub]) {
@@ -302,9 +354,9 @@ export class LiveSessions {
       const { sessionId } = channel;
       this.serial
         .run(sessionId, async () => {
-          if (hadPublisher) await transition(this.options.db, sessionId, 'pause', this.options.instance);
           await this.flush(channel);
-          this.hub.remove(channel);
+          if (hadPublisher) await transition(this.options.db, sessionId, 'pause', this.options.instance);
+          this.forget(channel);
         })
         .catch((error: unknown) => this.options.log.error({ err: error, sessionId }, 'cannot save the session'));
     }
@@ -313,6 +365,7 @@ export class LiveSessions {
 
   private detach(channel: Channel, subscriber: FrameSubscriber): boolean {
     if (!channel.leave(subscriber)) return false;
+    this.cluster.give(channel, subscriber);
     this.reapIfIdle(channel);
     return true;
   }
@@ -320,6 +373,7 @@ export class LiveSessions {
   private dropped(channel: Channel, subscriber: FrameSubscriber, backlog: Backlog): void {
     const { sessionId } = channel;
     const limitBytes = this.options.maxBufferBytes;
+    this.cluster.give(channel, subscriber);
     if (subscriber.isOperator) {
       this.emit(
         'session.operator_dropped',
@@ -356,10 +410,74 @@ export class LiveSessions {
         // Still idle? Leases are taken inside this same queue, so nothing can slip in between.
         if (channel.isIdle && !channel.closed) {
           channel.closed = true;
-          this.hub.remove(channel);
+          this.forget(channel);
         }
       })
       .catch((error: unknown) => this.options.log.error({ err: error, sessionId }, 'cannot save session counters'));
+  }
+
+  /**
+   * Closes the session's channel here, if any, with 4410 (it ended), writing its last counters.
+   * Runs inside the session's serial queue.
+   */
+  private async closeEnded(sessionId: string): Promise<void> {
+    const channel = this.hub.get(sessionId);
+    if (!channel) return;
+    channel.close(CloseCode.SessionEnded);
+    try {
+      await this.flush(channel);
+    } catch (error) {
+      // The session is FINISHED all the same; only its last second of counters is lost.
+      this.options.log.error({ err: error, sessionId }, 'could not store the final counters of an ended session');
+    } finally {
+      this.forget(channel);
+    }
+  }
+
+  /** Another instance ended the session: its sockets here close too. */
+  private endedElsewhere(sessionId: string): void {
+    this.serial
+      .run(sessionId, () => this.closeEnded(sessionId))
+      .catch((error: unknown) => this.options.log.error({ err: error, sessionId }, 'cannot close an ended session'));
+  }
+
+  /** After a Redis outage: the sessions live here that were ended meanwhile, closed. */
+  private async closeFinished(): Promise<void> {
+    const ids = [...this.hub].map((channel) => channel.sessionId);
+    if (ids.length === 0) return;
+    try {
+      const finished = await this.options.db.session.findMany({
+        where: { id: { in: ids }, status: 'FINISHED' },
+        select: { id: true },
+      });
+      for (const { id } of finished) this.endedElsewhere(id);
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'cannot check which live sessions ended while Redis was away');
+    }
+  }
+
+  /** The channel is closed and out of use: out of the hub, its places and its feed given up. */
+  private forget(channel: Channel): void {
+    this.hub.remove(channel);
+    this.cluster.giveAll(channel);
+    void this.cluster.follow(channel);
+  }
+
+  /**
+   * A publisher taking over on this instance counts on from the stored counters, which may have
+   * grown since the channel opened (the previous publisher was on another instance). Its own
+   * unwritten counts are kept.
+   */
+  private async catchUpCounters(channel: Channel): Promise<void> {
+    const stored = await this.storedCounters(channel.sessionId);
+    const written = this.flushed.get(channel);
+    if (!written) return;
+    for (const name of ['framesRelayed', 'bytesRelayed'] as const) {
+      const behind = stored[name] - written[name];
+      if (behind <= 0) continue;
+      channel.counters[name] += behind;
+      written[name] += behind;
+    }
   }
 
   /** Writes what the counters gained since the last write, as increments. Serialised per session. */
@@ -374,16 +492,23 @@ export class LiveSessions {
       operatorDisconnects: now.operatorDisconnects - done.operatorDisconnects,
     };
     if (!delta.framesRelayed && !delta.bytesRelayed && !delta.operatorConnects && !delta.operatorDisconnects) return;
-    await this.options.db.session.updateMany({
-      where: { id: channel.sessionId },
-      data: {
-        framesRelayed: { increment: BigInt(delta.framesRelayed) },
-        bytesRelayed: { increment: BigInt(delta.bytesRelayed) },
-        operatorConnects: { increment: delta.operatorConnects },
-        operatorDisconnects: { increment: delta.operatorDisconnects },
-      },
-    });
+    // Recorded as written before the write, put back if it fails: a `counters` read meanwhile may
+    // miss this second's counts, but can never count them twice.
     this.flushed.set(channel, now);
+    try {
+      await this.options.db.session.updateMany({
+        where: { id: channel.sessionId },
+        data: {
+          framesRelayed: { increment: BigInt(delta.framesRelayed) },
+          bytesRelayed: { increment: BigInt(delta.bytesRelayed) },
+          operatorConnects: { increment: delta.operatorConnects },
+          operatorDisconnects: { increment: delta.operatorDisconnects },
+        },
+      });
+    } catch (error) {
+      this.flushed.set(channel, done);
+      throw error;
+    }
   }
 
   private startFlushing(): void {

@@ -9,6 +9,7 @@ import { type PageArgs, pageQuery, toPage } from '../../lib/pagination.js';
 import { isUuid } from '../../lib/uuid.js';
 import { parseInput } from '../../lib/validate.js';
 import type { AuthService } from '../auth/index.js';
+import type { RelayLink } from '../cluster/index.js';
 import type { Actor, EventBus } from '../events/index.js';
 import type { Counters, Frame } from './hub.js';
 import { createSessionSchema } from './input.js';
@@ -36,6 +37,8 @@ export interface SessionServiceOptions {
   auth: AuthService;
   /** The embedded database: no other instance can hold a session, so every ACTIVE one is recovered. */
   singleProcess: boolean;
+  /** The other instances' side of the relay (REDIS_URL); null for one process. */
+  link: RelayLink | null;
 }
 
 /** Prisma's selection for a Session, as plugin-prisma derives it from the GraphQL query. */
@@ -51,7 +54,7 @@ export class SessionService {
   private readonly db: Db;
 
   constructor(private readonly options: SessionServiceOptions) {
-    const { env, db, log, events, auth } = options;
+    const { env, db, log, events, auth, link } = options;
     this.db = db;
     this.live = new LiveSessions({
       db,
@@ -60,6 +63,7 @@ export class SessionService {
       maxOperators: env.SESSION_MAX_OPERATORS,
       maxBufferBytes: env.SESSION_OPERATOR_MAX_BUFFER,
       instance: instanceId(env),
+      link,
     });
     this.relay = new StreamRelay({ env, log, events, auth, live: this.live });
   }

@@ -1,0 +1,194 @@
+import type { Logger } from '../../lib/logger.js';
+import type { ClusterLink } from './link.js';
+
+/** One publisher message as it crosses to the other instances. */
+export interface RelayedFrame {
+  /** The session's framesRelayed after this frame (its position). */
+  seq: number;
+  /** Epoch milliseconds, when the publisher's instance received it. */
+  receivedAt: number;
+  /** The session's bytesRelayed after this frame. */
+  bytesRelayed: number;
+  binary: boolean;
+  payload: Buffer;
+}
+
+/** Who holds a place in a session, cluster-wide: its publisher (at most one) or a raw operator. */
+export type RelayRole = 'publisher' | 'operator';
+
+/** `unavailable`: Redis did not answer, so the cluster-wide count cannot be checked. */
+export type ClaimResult = 'ok' | 'full' | 'unavailable';
+
+/** seq, receivedAt, bytesRelayed (float64: exact to 2^53), flags. */
+const HEADER_BYTES = 25;
+const FLAG_BINARY = 1;
+/**
+ * A place is held this long without a refresh: the places of a killed instance free themselves
+ * within it. Refreshed every second, so a live instance never loses one to a slow tick.
+ */
+const LEASE_TTL_MS = 5_000;
+const REFRESH_MS = 1_000;
+/**
+ * Frames waiting to be written to Redis before new ones are dropped (at most once, as everything
+ * on Redis): 16 MiB is half a second of 16 sessions at 64 KiB × 30 fps... or a stalled Redis.
+ */
+const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Takes a place when fewer than ARGV[2] live ones are held (or refreshes one already held). Redis'
+ * own clock (TIME) stamps the expiry, so instances' clocks need not agree. Expired places (a killed
+ * instance's) are removed first: they never count.
+ */
+const CLAIM = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) and redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 0
+end
+redis.call('ZADD', KEYS[1], now + ttl, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+`;
+
+/** Extends every place given (adding back any lost with a restarted Redis). */
+const REFRESH = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+for i = 2, #ARGV do
+  redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+return 1
+`;
+
+/**
+ * The live-session relay's share of the cluster link: publishers' frames to the instances whose
+ * operators watch (one Redis channel per session, bytes as they are), `endSession` everywhere,
+ * and the places (publisher, operators) counted across instances as leases in a Redis sorted set.
+ * Frames are at most once like everything on Redis; places need Redis to be counted, so while it
+ * is away new connections are refused (`unavailable`) and those already open keep going.
+ */
+export class RelayLink {
+  /** Places this instance holds: key → members. Refreshed every second. */
+  private readonly held = new Map<string, Set<string>>();
+  private refresher: NodeJS.Timeout | undefined;
+  private nextMember = 0;
+
+  constructor(
+    private readonly link: ClusterLink,
+    private readonly log: Logger,
+  ) {}
+
+  start(): () => void {
+    this.refresher = setInterval(() => this.refresh(), REFRESH_MS);
+    this.refresher.unref();
+    const stopResume = this.link.onResume(() => this.refresh());
+    return () => {
+      clearInterval(this.refresher);
+      stopResume();
+    };
+  }
+
+  /** Sends one frame to the instances listening to the session; false when it was dropped. */
+  publishFrame(sessionId: string, frame: RelayedFrame): boolean {
+    const header = Buffer.allocUnsafe(HEADER_BYTES);
+    header.writeDoubleBE(frame.seq, 0);
+    header.writeDoubleBE(frame.receivedAt, 8);
+    header.writeDoubleBE(frame.bytesRelayed, 16);
+    header.writeUInt8(frame.binary ? FLAG_BINARY : 0, 24);
+    return this.link.publishBinary(framesChannel(sessionId), [header, frame.payload], MAX_PENDING_BYTES);
+  }
+
+  /**
+   * Hears the frames other instances' publishers send to `sessionId`, in the order they sent them.
+   * Resolves once Redis has confirmed: frames sent from then on arrive.
+   */
+  onFrames(sessionId: string, handler: (frame: RelayedFrame) => void): Promise<() => void> {
+    return this.link.onBinary(framesChannel(sessionId), (body) => {
+      if (body.length < HEADER_BYTES) {
+        this.log.warn({ sessionId }, 'a relayed frame without its header: ignored');
+        return;
+      }
+      handler({
+        seq: body.readDoubleBE(0),
+        receivedAt: body.readDoubleBE(8),
+        bytesRelayed: body.readDoubleBE(16),
+        binary: (body.readUInt8(24) & FLAG_BINARY) !== 0,
+        // A view on the message Redis delivered: no copy, whatever the number of operators here.
+        payload: body.subarray(HEADER_BYTES),
+      });
+    });
+  }
+
+  /** Tells the other instances that the session ended (they close its sockets with 4410). */
+  announceEnd(sessionId: string): void {
+    this.link.publish('sessions', { ended: sessionId });
+  }
+
+  onEnded(handler: (sessionId: string) => void): () => void {
+    return this.link.on('sessions', (body) => {
+      const ended = (body as { ended?: unknown } | null)?.ended;
+      if (typeof ended === 'string') handler(ended);
+    });
+  }
+
+  /** Called each time Redis is back after a loss: what was announced meanwhile is gone. */
+  onResume(listener: () => void): () => void {
+    return this.link.onResume(listener);
+  }
+
+  /**
+   * Takes one of the session's `max` places of `role` across the cluster. Returns the place's name
+   * (for `release`) with the result; only `ok` holds a place.
+   */
+  async claim(sessionId: string, role: RelayRole, max: number): Promise<{ result: ClaimResult; place: string }> {
+    const key = placesKey(sessionId, role);
+    const place = `${this.link.instanceId}|${++this.nextMember}`;
+    try {
+      const taken = await this.link.command((redis) =>
+        redis.eval(CLAIM, 1, this.link.key(key), place, max, LEASE_TTL_MS),
+      );
+      if (taken !== 1) return { result: 'full', place };
+    } catch (error) {
+      this.log.warn({ err: error, sessionId }, 'cannot count the session’s connections in Redis');
+      return { result: 'unavailable', place };
+    }
+    let places = this.held.get(key);
+    if (!places) {
+      places = new Set();
+      this.held.set(key, places);
+    }
+    places.add(place);
+    return { result: 'ok', place };
+  }
+
+  /** Gives a place back (dropped if Redis is away: the lease expires by itself). */
+  release(sessionId: string, role: RelayRole, place: string): void {
+    const key = placesKey(sessionId, role);
+    const places = this.held.get(key);
+    if (!places?.delete(place)) return;
+    if (places.size === 0) this.held.delete(key);
+    this.link.command((redis) => redis.zrem(this.link.key(key), place)).catch(() => {});
+  }
+
+  private refresh(): void {
+    for (const [key, places] of this.held) {
+      this.link
+        .command((redis) => redis.eval(REFRESH, 1, this.link.key(key), LEASE_TTL_MS, ...places))
+        .catch(() => {
+          // Redis away: the places expire there; `onResume` adds them back.
+        });
+    }
+  }
+}
+
+function framesChannel(sessionId: string): string {
+  return `frames:${sessionId}`;
+}
+
+function placesKey(sessionId: string, role: RelayRole): string {
+  return `relay:${sessionId}:${role}`;
+}
