@@ -1,11 +1,11 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
-import { closedPort, startFakeNode } from '../helpers/fake-node.js';
+import { startFakeNode } from '../helpers/fake-node.js';
 import { startFakeNpm } from '../helpers/fake-npm.js';
 import { graphqlWsClient } from '../helpers/graphql-ws.js';
 import { createSharedSchema, gqlAt, type Instance, startInstance } from '../helpers/instance.js';
 import { dispose } from '../helpers/leftovers.js';
+import { PrivateRedis } from '../helpers/redis.js';
 import { startTcpProxy } from '../helpers/tcp-proxy.js';
 import { startUpstream } from '../proxies/helpers.js';
 
@@ -123,31 +123,10 @@ describe.runIf(PG && REDIS)('several instances on PostgreSQL + Redis', () => {
 });
 
 describe.runIf(PG)('Redis going away and coming back', () => {
-  let redis: ChildProcess | undefined;
-  let port: number;
-
-  function startRedis(): Promise<void> {
-    redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-      stdio: 'ignore',
-    });
-    const child = redis;
-    dispose(child, (c) => c.kill('SIGKILL'));
-    return eventually(async () => {
-      const probe = await fetch(`http://127.0.0.1:${port}`).catch((e: Error) => e);
-      // Redis answers an HTTP request by closing the connection: anything but a refusal is up.
-      expect(String((probe as Error).cause ?? probe)).not.toMatch(/ECONNREFUSED/);
-    }, 10 * SECOND);
-  }
-
-  afterAll(() => {
-    redis?.kill('SIGKILL');
-  });
-
   it('subscribers on B get every entry A stored meanwhile, once each, in order', async () => {
-    port = await closedPort();
-    await startRedis();
+    const redis = await PrivateRedis.start();
     const database = await createSharedSchema(PG as string);
-    const env = { DATABASE_URL: database, REDIS_URL: `redis://127.0.0.1:${port}` };
+    const env = { DATABASE_URL: database, REDIS_URL: redis.url };
     const a = await startInstance({ ...env, INSTANCE_ID: 'a' });
     const b = await startInstance({ ...env, INSTANCE_ID: 'b', ADMIN_TOKEN: a.token });
     const watch = watchEvents(b);
@@ -155,9 +134,9 @@ describe.runIf(PG)('Redis going away and coming back', () => {
     await createStreamer(a, 'before-outage');
     await eventually(() => expect(watch.entries).toHaveLength(1), SECOND);
 
-    redis?.kill('SIGKILL');
+    await redis.kill();
     for (let i = 0; i < 5; i++) await createStreamer(a, `during-outage-${i}`);
-    await startRedis();
+    await redis.start();
     await createStreamer(a, 'after-outage');
 
     await eventually(() => expect(watch.entries).toHaveLength(7), 15 * SECOND);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
 import { graphqlWsClient } from '../helpers/graphql-ws.js';
 import { createSharedSchema, gqlAt, type Instance, startInstance } from '../helpers/instance.js';
+import { PrivateRedis } from '../helpers/redis.js';
 import { type FrameSubscription, primed, RawPeer, subscribeOverWs } from '../sessions/helpers.js';
 
 /**
@@ -116,6 +117,13 @@ describe.runIf(PG && REDIS)('the live-session relay across instances', () => {
     await Promise.all(operators.map((o) => o.opened));
     const pub = publisherOn(a, s);
     const warmUp = await primed(pub, [...operators, graphql]);
+    // A, which has none of them, knows every operator is connected (on B or C).
+    const listed = await gqlAt<{ session: { operators: { userId: string; connected: boolean }[] } }>(
+      a,
+      `{ session(id: "${s.sessionId}") { operators { userId connected } } }`,
+    );
+    const connected = listed.data?.session.operators.filter((o) => o.connected).map((o) => o.userId);
+    expect(connected?.sort()).toEqual(operators.map((_, i) => `op-${i}`).sort());
 
     const sent = Array.from({ length: 300 }, (_, n) => frameNumber(n));
     for (const frame of sent) await pub.send(frame.data, frame.binary);
@@ -207,5 +215,42 @@ describe.runIf(PG && REDIS)('the live-session relay across instances', () => {
     const killedAt = Date.now();
     await eventually(async () => expect(await tryJoin(b, s, 'after-the-kill', pub)).toBe('joined'), 10_000);
     expect(Date.now() - killedAt).toBeLessThan(8_000);
+  }, 60_000);
+});
+
+describe.runIf(PG)('the relay while Redis is away', () => {
+  it('streams on within an instance, refuses new sockets with 1013, and catches up when Redis is back', async () => {
+    const redis = await PrivateRedis.start();
+    const database = await createSharedSchema(PG as string);
+    const env = { DATABASE_URL: database, REDIS_URL: redis.url };
+    const a = await startInstance({ ...env, INSTANCE_ID: 'a' });
+    const b = await startInstance({ ...env, INSTANCE_ID: 'b', ADMIN_TOKEN: a.token });
+    const s = await newSession(a);
+    const onA = operatorOn(a, s, 'on-a');
+    const onB = operatorOn(b, s, 'on-b');
+    const pub = publisherOn(a, s);
+    await primed(pub, [onA, onB]);
+
+    await redis.kill();
+    await pub.send('while Redis is away');
+    await onA.waitFor(() => onA.hasText('while Redis is away'));
+    // The session's connections cannot be counted: come back later.
+    expect(await tryJoin(b, s, 'newcomer', pub)).toBe('closed 1013');
+
+    await redis.start();
+    await eventually(async () => expect(await tryJoin(b, s, 'newcomer', pub)).toBe('joined'), 15_000);
+    await onB.waitFor(() => onB.hasText('are you there, newcomer?'));
+
+    // An end announced while Redis is away is lost: B finds it in the database when Redis is back.
+    await redis.kill();
+    const ended = await gqlAt<{ endSession: { status: string } }>(
+      a,
+      `mutation { endSession(id: "${s.sessionId}") { status } }`,
+    );
+    expect(ended.data?.endSession.status).toBe('FINISHED');
+    expect((await onA.closed).code).toBe(4410);
+    expect(onB.isOpen).toBe(true);
+    await redis.start();
+    expect((await onB.closed).code).toBe(4410);
   }, 60_000);
 });

@@ -52,6 +52,13 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 return 1
 `;
 
+/** The labels of the live places (the part of each name before its first `|`). */
+const LIVE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call('ZRANGEBYSCORE', KEYS[1], now, '+inf')
+`;
+
 /** Extends every place given (adding back any lost with a restarted Redis). */
 const REFRESH = `
 local t = redis.call('TIME')
@@ -141,12 +148,17 @@ export class RelayLink {
   }
 
   /**
-   * Takes one of the session's `max` places of `role` across the cluster. Returns the place's name
-   * (for `release`) with the result; only `ok` holds a place.
+   * Takes one of the session's `max` places of `role` across the cluster, labelled (an operator's
+   * user id; no `|`). Returns the place's name (for `release`) with the result; only `ok` holds one.
    */
-  async claim(sessionId: string, role: RelayRole, max: number): Promise<{ result: ClaimResult; place: string }> {
+  async claim(
+    sessionId: string,
+    role: RelayRole,
+    max: number,
+    label: string,
+  ): Promise<{ result: ClaimResult; place: string }> {
     const key = placesKey(sessionId, role);
-    const place = `${this.link.instanceId}|${++this.nextMember}`;
+    const place = `${label}|${++this.nextMember}|${this.link.instanceId}`;
     try {
       const taken = await this.link.command((redis) =>
         redis.eval(CLAIM, 1, this.link.key(key), place, max, LEASE_TTL_MS),
@@ -163,6 +175,14 @@ export class RelayLink {
     }
     places.add(place);
     return { result: 'ok', place };
+  }
+
+  /** The labels of the session's places of `role` held now, on every instance. Rejects when Redis is away. */
+  async labels(sessionId: string, role: RelayRole): Promise<string[]> {
+    const names = (await this.link.command((redis) =>
+      redis.eval(LIVE, 1, this.link.key(placesKey(sessionId, role))),
+    )) as string[];
+    return names.map((name) => name.slice(0, name.indexOf('|')));
   }
 
   /** Gives a place back (dropped if Redis is away: the lease expires by itself). */

@@ -11,7 +11,11 @@ export const CloseCode = {
   MessageTooBig: 1009,
   /** Unexpected server error. */
   InternalError: 1011,
-  /** The token could not be checked right now (database down): not a verdict, try again. */
+  /**
+   * Not a verdict, try again: the token cannot be checked (database down), the address is
+   * rate-limited, or (several instances) Redis is away, so the session's connections cannot be
+   * counted.
+   */
   TryAgainLater: 1013,
   /** The path is not `/ws/stream/{sessionId}/{userId}` with a UUID session id and a valid user id. */
   MalformedRequest: 4400,
@@ -39,7 +43,7 @@ export const CloseReason: Record<CloseCode, string> = {
   [CloseCode.GoingAway]: 'server shutting down',
   [CloseCode.MessageTooBig]: 'frame too large',
   [CloseCode.InternalError]: 'internal error',
-  [CloseCode.TryAgainLater]: 'cannot check the token right now',
+  [CloseCode.TryAgainLater]: 'try again later',
   [CloseCode.MalformedRequest]: 'malformed request: expected /ws/stream/{sessionId}/{userId}',
   [CloseCode.MissingCredentials]: 'missing credentials: ?key= for the publisher, a bearer token for operators',
   [CloseCode.Forbidden]: 'forbidden: bad stream key or token',

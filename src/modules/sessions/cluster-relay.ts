@@ -1,6 +1,9 @@
 import type { ClaimResult, RelayLink, RelayRole } from '../cluster/index.js';
 import { type Channel, Frame } from './hub.js';
 
+/** How long a `connectedOperators` answer is reused. */
+const CONNECTED_FRESH_MS = 250;
+
 interface Place {
   role: RelayRole;
   name: string;
@@ -16,6 +19,8 @@ export class ClusterRelay {
   private readonly places = new Map<Channel, Map<object, Place>>();
   /** Channels hearing remote frames: how to stop. */
   private readonly feeds = new Map<Channel, Promise<() => void>>();
+  /** Recent answers of `connectedOperators`, per session. */
+  private readonly connected = new Map<string, { at: number; users: Promise<Set<string> | null> }>();
 
   constructor(
     private readonly link: RelayLink | null,
@@ -30,13 +35,10 @@ export class ClusterRelay {
    * Takes a cluster-wide place for `holder` (a publisher, or an operator socket) and records it
    * under the channel; `give` hands it back. GraphQL subscribers take none: they are not counted.
    */
-  async claim(channel: Channel, holder: object, role: RelayRole): Promise<ClaimResult> {
+  async claim(channel: Channel, holder: object, role: RelayRole, userId = ''): Promise<ClaimResult> {
     if (!this.link) return 'ok';
-    const { result, place } = await this.link.claim(
-      channel.sessionId,
-      role,
-      role === 'publisher' ? 1 : this.maxOperators,
-    );
+    const max = role === 'publisher' ? 1 : this.maxOperators;
+    const { result, place } = await this.link.claim(channel.sessionId, role, max, userId);
     if (result !== 'ok') return result;
     let held = this.places.get(channel);
     if (!held) {
@@ -94,6 +96,25 @@ export class ClusterRelay {
     } else {
       await feed;
     }
+  }
+
+  /**
+   * The user ids with a raw operator socket on any instance (null on one process, or when Redis
+   * cannot say). One Redis read per session per 250 ms, however many operators a query lists.
+   */
+  connectedOperators(sessionId: string): Promise<Set<string> | null> {
+    const link = this.link;
+    if (!link) return Promise.resolve(null);
+    const now = Date.now();
+    const cached = this.connected.get(sessionId);
+    if (cached && now - cached.at < CONNECTED_FRESH_MS) return cached.users;
+    if (this.connected.size >= 1_000) this.connected.clear();
+    const users = link.labels(sessionId, 'operator').then(
+      (labels) => new Set(labels),
+      () => null,
+    );
+    this.connected.set(sessionId, { at: now, users });
+    return users;
   }
 
   /** Tells the other instances the session ended. */

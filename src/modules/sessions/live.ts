@@ -228,7 +228,7 @@ export class LiveSessions {
   async attachOperator(lease: Lease, subscriber: FrameSubscriber, actor: Actor | null = null): Promise<AttachResult> {
     const { channel } = lease;
     // SESSION_MAX_OPERATORS across the cluster: the place is taken first (at once on one process).
-    const placed = await this.cluster.claim(channel, subscriber, 'operator');
+    const placed = await this.cluster.claim(channel, subscriber, 'operator', subscriber.userId);
     if (placed !== 'ok') {
       lease.release();
       return placed;
@@ -336,8 +336,11 @@ export class LiveSessions {
     };
   }
 
-  isConnected(sessionId: string, userId: string): boolean {
-    return this.hub.get(sessionId)?.isConnected(userId) ?? false;
+  /** Whether a raw operator socket of the user is connected, here or (REDIS_URL) on another instance. */
+  async isConnected(sessionId: string, userId: string): Promise<boolean> {
+    if (this.hub.get(sessionId)?.isConnected(userId)) return true;
+    const everywhere = await this.cluster.connectedOperators(sessionId);
+    return everywhere?.has(userId) ?? false;
   }
 
   /**

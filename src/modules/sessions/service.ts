@@ -143,8 +143,8 @@ export class SessionService {
     });
   }
 
-  /** Whether a raw relay socket of this user is connected to the session now. */
-  isConnected(sessionId: string, userId: string): boolean {
+  /** Whether a raw relay socket of this user is connected to the session now, on any instance. */
+  isConnected(sessionId: string, userId: string): Promise<boolean> {
     return this.live.isConnected(sessionId, userId);
   }
 
