@@ -4,6 +4,7 @@ import type { RelayLink } from '../cluster/index.js';
 import type { Actor, AppEvent, EventBus } from '../events/index.js';
 import { CloseCode } from './close-codes.js';
 import { ClusterRelay } from './cluster-relay.js';
+import { CounterBook, countersOf } from './counter-book.js';
 import { FrameStream } from './frame-stream.js';
 import { type Backlog, type Channel, type Counters, type FrameSubscriber, Hub, type Publisher } from './hub.js';
 import { recoverActiveSessions, transition } from './lifecycle.js';
@@ -61,8 +62,7 @@ export class LiveSessions {
   private readonly cluster: ClusterRelay;
   private readonly stopWatching: () => void;
   private readonly serial = new KeyedSerializer();
-  /** Counters as last written, per channel: a flush writes the difference. */
-  private readonly flushed = new WeakMap<Channel, Counters>();
+  private readonly counterBook: CounterBook;
   private flushTimer: NodeJS.Timeout | undefined;
   private closing = false;
 
@@ -72,6 +72,7 @@ export class LiveSessions {
       published: (channel, frame) => this.cluster.publish(channel, frame),
     });
     this.cluster = new ClusterRelay(options.link, options.maxOperators);
+    this.counterBook = new CounterBook(options.db);
     this.stopWatching = this.cluster.watch({
       ended: (sessionId) => this.endedElsewhere(sessionId),
       // An end announced while Redis was away is lost: the database says which ended.
@@ -128,14 +129,8 @@ export class LiveSessions {
       if (!row || row.status === 'FINISHED' || this.closing) return null;
       let channel = this.hub.get(sessionId);
       if (!channel) {
-        const base: Counters = {
-          framesRelayed: Number(row.framesRelayed),
-          bytesRelayed: Number(row.bytesRelayed),
-          operatorConnects: row.operatorConnects,
-          operatorDisconnects: row.operatorDisconnects,
-        };
-        channel = this.hub.open(sessionId, base);
-        this.flushed.set(channel, { ...base });
+        channel = this.hub.open(sessionId, countersOf(row));
+        this.counterBook.track(channel);
         this.startFlushing();
         // Frames from a publisher on another instance arrive from now on.
         await this.cluster.follow(channel);
@@ -182,7 +177,7 @@ export class LiveSessions {
     try {
       started = await this.serial.run(channel.sessionId, async () => {
         if (!(await transition(this.options.db, channel.sessionId, 'start', this.options.instance))) return false;
-        if (this.cluster.clustered) await this.catchUpCounters(channel);
+        if (this.cluster.clustered) await this.counterBook.catchUp(channel);
         return true;
       });
     } catch (error) {
@@ -216,7 +211,7 @@ export class LiveSessions {
     this.serial
       .run(sessionId, async () => {
         // Counters first: a publisher reconnecting to another instance starts from them.
-        await this.flush(channel);
+        await this.counterBook.write(channel);
         await transition(this.options.db, sessionId, 'pause', this.options.instance);
       })
       .catch((error: unknown) => this.options.log.error({ err: error, sessionId }, 'cannot mark the session waiting'))
@@ -300,7 +295,7 @@ export class LiveSessions {
       if (finished) this.cluster.announceEnd(sessionId);
       await this.closeEnded(sessionId);
       if (finished) {
-        const counters = await this.storedCounters(sessionId);
+        const counters = await this.counterBook.stored(sessionId);
         this.options.events.emit(
           {
             type: 'session.ended',
@@ -316,24 +311,9 @@ export class LiveSessions {
     });
   }
 
-  /**
-   * The stored counters given, plus what this instance has not written yet, and never less than
-   * what it saw: its own counts, and the totals the last remote frame carried. On one process that
-   * is exactly the live counters; with several, frames are exact on the publisher's instance and
-   * within a second (the flush interval) everywhere else.
-   */
+  /** The session's counters: the stored ones given, plus what this instance has not written yet. */
   counters(sessionId: string, stored: Counters): Counters {
-    const channel = this.hub.get(sessionId);
-    if (!channel) return stored;
-    const own = channel.counters;
-    const written = this.flushed.get(channel) ?? own;
-    const live = (name: keyof Counters) => Math.max(own[name], stored[name] + own[name] - written[name]);
-    return {
-      framesRelayed: Math.max(live('framesRelayed'), channel.remote?.framesRelayed ?? 0),
-      bytesRelayed: Math.max(live('bytesRelayed'), channel.remote?.bytesRelayed ?? 0),
-      operatorConnects: live('operatorConnects'),
-      operatorDisconnects: live('operatorDisconnects'),
-    };
+    return this.counterBook.live(this.hub.get(sessionId), stored);
   }
 
   /** Whether a raw operator socket of the user is connected, here or (REDIS_URL) on another instance. */
@@ -357,7 +337,7 @@ export class LiveSessions {
       const { sessionId } = channel;
       this.serial
         .run(sessionId, async () => {
-          await this.flush(channel);
+          await this.counterBook.write(channel);
           if (hadPublisher) await transition(this.options.db, sessionId, 'pause', this.options.instance);
           this.forget(channel);
         })
@@ -409,7 +389,7 @@ export class LiveSessions {
     const { sessionId } = channel;
     this.serial
       .run(sessionId, async () => {
-        await this.flush(channel);
+        await this.counterBook.write(channel);
         // Still idle? Leases are taken inside this same queue, so nothing can slip in between.
         if (channel.isIdle && !channel.closed) {
           channel.closed = true;
@@ -428,7 +408,7 @@ export class LiveSessions {
     if (!channel) return;
     channel.close(CloseCode.SessionEnded);
     try {
-      await this.flush(channel);
+      await this.counterBook.write(channel);
     } catch (error) {
       // The session is FINISHED all the same; only its last second of counters is lost.
       this.options.log.error({ err: error, sessionId }, 'could not store the final counters of an ended session');
@@ -466,54 +446,6 @@ export class LiveSessions {
     void this.cluster.follow(channel);
   }
 
-  /**
-   * A publisher taking over on this instance counts on from the stored counters, which may have
-   * grown since the channel opened (the previous publisher was on another instance). Its own
-   * unwritten counts are kept.
-   */
-  private async catchUpCounters(channel: Channel): Promise<void> {
-    const stored = await this.storedCounters(channel.sessionId);
-    const written = this.flushed.get(channel);
-    if (!written) return;
-    for (const name of ['framesRelayed', 'bytesRelayed'] as const) {
-      const behind = stored[name] - written[name];
-      if (behind <= 0) continue;
-      channel.counters[name] += behind;
-      written[name] += behind;
-    }
-  }
-
-  /** Writes what the counters gained since the last write, as increments. Serialised per session. */
-  private async flush(channel: Channel): Promise<void> {
-    const done = this.flushed.get(channel);
-    if (!done) return;
-    const now = { ...channel.counters };
-    const delta = {
-      framesRelayed: now.framesRelayed - done.framesRelayed,
-      bytesRelayed: now.bytesRelayed - done.bytesRelayed,
-      operatorConnects: now.operatorConnects - done.operatorConnects,
-      operatorDisconnects: now.operatorDisconnects - done.operatorDisconnects,
-    };
-    if (!delta.framesRelayed && !delta.bytesRelayed && !delta.operatorConnects && !delta.operatorDisconnects) return;
-    // Recorded as written before the write, put back if it fails: a `counters` read meanwhile may
-    // miss this second's counts, but can never count them twice.
-    this.flushed.set(channel, now);
-    try {
-      await this.options.db.session.updateMany({
-        where: { id: channel.sessionId },
-        data: {
-          framesRelayed: { increment: BigInt(delta.framesRelayed) },
-          bytesRelayed: { increment: BigInt(delta.bytesRelayed) },
-          operatorConnects: { increment: delta.operatorConnects },
-          operatorDisconnects: { increment: delta.operatorDisconnects },
-        },
-      });
-    } catch (error) {
-      this.flushed.set(channel, done);
-      throw error;
-    }
-  }
-
   private startFlushing(): void {
     if (this.flushTimer) return;
     this.flushTimer = setInterval(() => this.flushAll(), FLUSH_INTERVAL_MS);
@@ -527,31 +459,14 @@ export class LiveSessions {
       return;
     }
     for (const channel of this.hub) {
-      const done = this.flushed.get(channel);
-      const c = channel.counters;
-      if (
-        done &&
-        (done.framesRelayed !== c.framesRelayed ||
-          done.operatorConnects !== c.operatorConnects ||
-          done.operatorDisconnects !== c.operatorDisconnects)
-      ) {
+      if (this.counterBook.hasUnwritten(channel)) {
         this.serial
-          .run(channel.sessionId, () => this.flush(channel))
+          .run(channel.sessionId, () => this.counterBook.write(channel))
           .catch((error: unknown) =>
             this.options.log.warn({ err: error, sessionId: channel.sessionId }, 'cannot save session counters'),
           );
       }
     }
-  }
-
-  private async storedCounters(sessionId: string): Promise<Counters> {
-    const row = await this.options.db.session.findUnique({ where: { id: sessionId } });
-    return {
-      framesRelayed: Number(row?.framesRelayed ?? 0),
-      bytesRelayed: Number(row?.bytesRelayed ?? 0),
-      operatorConnects: row?.operatorConnects ?? 0,
-      operatorDisconnects: row?.operatorDisconnects ?? 0,
-    };
   }
 
   private emit<T extends SessionEventType>(

@@ -11,6 +11,7 @@ import { parseInput } from '../../lib/validate.js';
 import type { AuthService } from '../auth/index.js';
 import type { RelayLink } from '../cluster/index.js';
 import type { Actor, EventBus } from '../events/index.js';
+import { countersOf } from './counter-book.js';
 import type { Counters, Frame } from './hub.js';
 import { createSessionSchema } from './input.js';
 import { LiveSessions } from './live.js';
@@ -135,12 +136,7 @@ export class SessionService {
 
   /** Frames, bytes and operator counts: live from the hub while the session is live here, else stored. */
   counters(session: Session): Counters {
-    return this.live.counters(session.id, {
-      framesRelayed: Number(session.framesRelayed),
-      bytesRelayed: Number(session.bytesRelayed),
-      operatorConnects: session.operatorConnects,
-      operatorDisconnects: session.operatorDisconnects,
-    });
+    return this.live.counters(session.id, countersOf(session));
   }
 
   /** Whether a raw relay socket of this user is connected to the session now, on any instance. */
