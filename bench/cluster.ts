@@ -4,7 +4,9 @@
  *
  * Relay: a publisher sends BENCH_FRAME_BYTES (64 KiB) binary frames at 30 fps for
  * BENCH_RELAY_SECONDS (10) to BENCH_OPERATORS (100) raw operators. Single: publisher and operators
- * on one instance. Cluster: the publisher on A, every operator on B, so each frame crosses Redis.
+ * on one instance. Cluster: the publisher on A, every operator on B, so each frame crosses Redis;
+ * then two instances with every operator on A, where the frames should stay off Redis. The bytes
+ * Redis read during each clustered run are reported (INFO stats).
  * Each frame carries its send time (performance.now(), publisher and operators being in this
  * process): latency is send → arrival at an operator; loss is expected − received; order is
  * checked per operator.
@@ -37,6 +39,7 @@ import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { type Client, createClient } from 'graphql-ws';
+import { Redis } from 'ioredis';
 import pg from 'pg';
 import WebSocket from 'ws';
 import { BENCH_TOKEN } from './lib/streamgate.js';
@@ -249,7 +252,18 @@ async function operators(
   return sockets;
 }
 
-async function relayScenario(name: string, clustered: boolean): Promise<RelayTally> {
+/** Bytes the Redis at REDIS_URL has read from its clients so far. */
+async function redisInput(): Promise<number> {
+  const client = new Redis(REDIS_URL);
+  try {
+    return Number(/total_net_input_bytes:(\d+)/.exec(await client.info('stats'))?.[1]);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Operators on the publisher's instance (`A → A`) or on the other one (`A → B`). */
+async function relayScenario(name: string, clustered: boolean, operatorsOn: 'A' | 'B'): Promise<RelayTally> {
   const database = await resetSchema();
   const env: Record<string, string> = {
     DATABASE_URL: database,
@@ -259,7 +273,7 @@ async function relayScenario(name: string, clustered: boolean): Promise<RelayTal
   };
   const a = await startInstance({ ...env, INSTANCE_ID: `${name}-a` }, 41_010);
   const instances = clustered ? [a, await startInstance({ ...env, INSTANCE_ID: `${name}-b` }, 41_011)] : [a];
-  const watched = instances[instances.length - 1] as Instance;
+  const watched = operatorsOn === 'B' ? (instances[1] as Instance) : a;
   const clientId = randomUUID();
   const { createSession } = (await gql(
     a,
@@ -282,6 +296,7 @@ async function relayScenario(name: string, clustered: boolean): Promise<RelayTal
   }
   const frames = RELAY_SECONDS * FPS;
   const payload = randomBytes(FRAME_BYTES);
+  const redisBefore = await redisInput();
   const started = performance.now();
   for (let n = 0; n < frames; n++) {
     const due = started + (n * 1000) / FPS;
@@ -293,9 +308,10 @@ async function relayScenario(name: string, clustered: boolean): Promise<RelayTal
     pub.send(frame);
   }
   await new Promise((r) => setTimeout(r, 2_000)); // the last frames in flight
+  const redisMb = ((await redisInput()) - redisBefore) / 1e6;
   const expected = frames * OPERATORS;
   console.log(
-    `| ${name} | ${instances.length === 1 ? 'A → A' : 'A → B'} | ${tally.received} / ${expected} | ${tally.outOfOrder} | ${percentile(tally.latencies, 50).toFixed(1)} | ${percentile(tally.latencies, 99).toFixed(1)} | ${Math.max(...tally.latencies).toFixed(1)} |`,
+    `| ${name} | A → ${operatorsOn} | ${tally.received} / ${expected} | ${tally.outOfOrder} | ${percentile(tally.latencies, 50).toFixed(1)} | ${percentile(tally.latencies, 99).toFixed(1)} | ${Math.max(...tally.latencies).toFixed(1)} | ${clustered ? redisMb.toFixed(1) : '–'} |`,
   );
   pub.close();
   for (const ws of sockets) ws.terminate();
@@ -307,10 +323,14 @@ async function relayPart(): Promise<void> {
   console.log(
     `\n## Relay: ${OPERATORS} raw operators, ${FRAME_BYTES} B binary frames at ${FPS} fps for ${RELAY_SECONDS} s\n`,
   );
-  console.log('| scenario | publisher → operators | received / expected | out of order | p50 ms | p99 ms | max ms |');
-  console.log('|---|---|---:|---:|---:|---:|---:|');
-  const single = await relayScenario('single', false);
-  const cluster = await relayScenario('cluster', true);
+  console.log(
+    '| scenario | publisher → operators | received / expected | out of order | p50 ms | p99 ms | max ms | into Redis MB |',
+  );
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+  const single = await relayScenario('single', false, 'A');
+  const cluster = await relayScenario('cluster', true, 'B');
+  // Two instances, nobody watching on B: the frames should stay off Redis (a probe a second).
+  await relayScenario('cluster, operators on A', true, 'A');
   const ratio = (p: number) => (percentile(cluster.latencies, p) / percentile(single.latencies, p)).toFixed(2);
   console.log(`\ncluster ÷ single: p50 ×${ratio(50)}, p99 ×${ratio(99)}`);
 }

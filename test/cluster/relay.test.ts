@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eventually } from '../helpers/eventually.js';
 import { graphqlWsClient } from '../helpers/graphql-ws.js';
@@ -252,5 +253,56 @@ describe.runIf(PG)('the relay while Redis is away', () => {
     expect(onB.isOpen).toBe(true);
     await redis.start();
     expect((await onB.closed).code).toBe(4410);
+  }, 60_000);
+});
+
+describe.runIf(PG)('frames nobody else listens to', () => {
+  /** Bytes Redis has read from its clients so far. */
+  async function redisInput(url: string): Promise<number> {
+    const client = new Redis(url);
+    try {
+      const stats = await client.info('stats');
+      return Number(/total_net_input_bytes:(\d+)/.exec(stats)?.[1]);
+    } finally {
+      client.disconnect();
+    }
+  }
+
+  it('stay off Redis (but for a probe a second), and flow at once when an operator joins elsewhere', async () => {
+    const redis = await PrivateRedis.start();
+    const database = await createSharedSchema(PG as string);
+    const env = { DATABASE_URL: database, REDIS_URL: redis.url };
+    const a = await startInstance({ ...env, INSTANCE_ID: 'a' });
+    const b = await startInstance({ ...env, INSTANCE_ID: 'b', ADMIN_TOKEN: a.token });
+    const s = await newSession(a);
+    const onA = operatorOn(a, s, 'on-a');
+    const pub = publisherOn(a, s);
+    await primed(pub, [onA]);
+
+    const frame = Buffer.alloc(64 * 1024, 7);
+    const before = await redisInput(redis.url);
+    for (let i = 0; i < 60; i++) {
+      await pub.send(frame);
+      await new Promise((resolve) => setTimeout(resolve, 33));
+    }
+    await onA.receivedCount(60);
+    const sent = (await redisInput(redis.url)) - before;
+    // 60 frames are 3.9 MB; kept off Redis, what is left is a probe a second and the heartbeats.
+    expect(sent).toBeLessThan(600 * 1024);
+
+    const onB = operatorOn(b, s, 'on-b');
+    await eventually(async () => {
+      const res = await gqlAt<{ session: { operators: { userId: string; connected: boolean }[] } }>(
+        b,
+        `{ session(id: "${s.sessionId}") { operators { userId connected } } }`,
+      );
+      expect(res.data?.session.operators).toContainEqual({ userId: 'on-b', connected: true });
+    }, 5_000);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // B's "listening" crossing Redis
+    for (let i = 0; i < 3; i++) {
+      await pub.send(`after B joined ${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await onB.waitFor(() => [0, 1, 2].every((i) => onB.hasText(`after B joined ${i}`)), 2_000);
   }, 60_000);
 });

@@ -110,16 +110,16 @@ export class ClusterLink {
 
   /**
    * Sends `parts` (concatenated: one copy) to every other instance's `onBinary(channel)` listeners.
-   * False when it was dropped: Redis away, or more than `maxPendingBytes` already waiting to be
-   * written to it (a stalled Redis must not grow this process without bound).
+   * Resolves to how many connections Redis handed it to; null when it was dropped: Redis away, or
+   * more than `maxPendingBytes` already waiting to be written to it (a stalled Redis must not grow
+   * this process without bound), or lost with the connection.
    */
-  publishBinary(channel: string, parts: Buffer[], maxPendingBytes: number): boolean {
+  publishBinary(channel: string, parts: Buffer[], maxPendingBytes: number): Promise<number | null> {
     const pub = this.pub;
-    if (this.stopped || pub?.status !== 'ready') return false;
-    if ((pub.stream?.writableLength ?? 0) > maxPendingBytes) return false;
+    if (this.stopped || pub?.status !== 'ready') return Promise.resolve(null);
+    if ((pub.stream?.writableLength ?? 0) > maxPendingBytes) return Promise.resolve(null);
     const message = Buffer.concat([this.senderTag, ...parts]);
-    pub.publish(this.prefix + channel, message).catch(() => {});
-    return true;
+    return pub.publish(this.prefix + channel, message).catch(() => null);
   }
 
   /** Calls `handler` for every message another instance sends on `channel`; returns how to stop. */

@@ -33,6 +33,12 @@ const REFRESH_MS = 1_000;
  * on Redis): 16 MiB is half a second of 16 sessions at 64 KiB × 30 fps... or a stalled Redis.
  */
 const MAX_PENDING_BYTES = 16 * 1024 * 1024;
+/**
+ * A session no other instance listens to has its frames kept off Redis, but for one every this
+ * often: Redis' answer (how many heard it) says whether that is still so. An instance that starts
+ * listening says so at once, so this bounds nothing but a lost announcement.
+ */
+const PROBE_MS = 1_000;
 
 /**
  * Takes a place when fewer than ARGV[2] live ones are held (or refreshes one already held). Redis'
@@ -83,6 +89,12 @@ export class RelayLink {
   private readonly held = new Map<string, Set<string>>();
   private refresher: NodeJS.Timeout | undefined;
   private nextMember = 0;
+  /** Sessions whose frames no other instance heard, since when (ms): not sent but for a probe. */
+  private readonly unheard = new Map<string, number>();
+  /** Per session, how many times an instance said it listens: a stale "nobody heard" must not silence it. */
+  private readonly listeningSaid = new Map<string, number>();
+  /** Sessions this instance listens to (how many channels): said again when Redis is back. */
+  private readonly listening = new Map<string, number>();
 
   constructor(
     private readonly link: ClusterLink,
@@ -92,29 +104,61 @@ export class RelayLink {
   start(): () => void {
     this.refresher = setInterval(() => this.refresh(), REFRESH_MS);
     this.refresher.unref();
-    const stopResume = this.link.onResume(() => this.refresh());
+    const stops = [
+      this.link.onResume(() => {
+        this.refresh();
+        // Whoever started listening while Redis was away could not say so: everyone says it again.
+        this.unheard.clear();
+        for (const sessionId of this.listening.keys()) this.link.publish('sessions', { listening: sessionId });
+      }),
+      this.link.on('sessions', (body) => {
+        const listening = (body as { listening?: unknown } | null)?.listening;
+        if (typeof listening !== 'string') return;
+        this.listeningSaid.set(listening, (this.listeningSaid.get(listening) ?? 0) + 1);
+        this.unheard.delete(listening);
+      }),
+    ];
     return () => {
       clearInterval(this.refresher);
-      stopResume();
+      for (const stop of stops) stop();
     };
   }
 
-  /** Sends one frame to the instances listening to the session; false when it was dropped. */
-  publishFrame(sessionId: string, frame: RelayedFrame): boolean {
+  /**
+   * Sends one frame to the instances listening to the session. A session nobody else listens to
+   * costs Redis one frame a second (a probe), not thirty: publishing answers how many heard it.
+   */
+  publishFrame(sessionId: string, frame: RelayedFrame): void {
+    const since = this.unheard.get(sessionId);
+    if (since !== undefined && Date.now() - since < PROBE_MS) return;
+    const said = this.listeningSaid.get(sessionId) ?? 0;
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     header.writeDoubleBE(frame.seq, 0);
     header.writeDoubleBE(frame.receivedAt, 8);
     header.writeDoubleBE(frame.bytesRelayed, 16);
     header.writeUInt8(frame.binary ? FLAG_BINARY : 0, 24);
-    return this.link.publishBinary(framesChannel(sessionId), [header, frame.payload], MAX_PENDING_BYTES);
+    void this.link
+      .publishBinary(framesChannel(sessionId), [header, frame.payload], MAX_PENDING_BYTES)
+      .then((heardBy) => {
+        if (heardBy === null) return; // not sent: says nothing about who listens
+        if (heardBy > 0) this.unheard.delete(sessionId);
+        else if ((this.listeningSaid.get(sessionId) ?? 0) === said) this.unheard.set(sessionId, Date.now());
+      });
+  }
+
+  /** The session is not live here any more: what was known of its listeners goes. */
+  forget(sessionId: string): void {
+    this.unheard.delete(sessionId);
+    this.listeningSaid.delete(sessionId);
   }
 
   /**
    * Hears the frames other instances' publishers send to `sessionId`, in the order they sent them.
-   * Resolves once Redis has confirmed: frames sent from then on arrive.
+   * Resolves once Redis has confirmed; a publisher's instance that kept the session off Redis
+   * (nobody listened) hears so at once and sends again from its next frame.
    */
-  onFrames(sessionId: string, handler: (frame: RelayedFrame) => void): Promise<() => void> {
-    return this.link.onBinary(framesChannel(sessionId), (body) => {
+  async onFrames(sessionId: string, handler: (frame: RelayedFrame) => void): Promise<() => void> {
+    const stop = await this.link.onBinary(framesChannel(sessionId), (body) => {
       if (body.length < HEADER_BYTES) {
         this.log.warn({ sessionId }, 'a relayed frame without its header: ignored');
         return;
@@ -128,6 +172,18 @@ export class RelayLink {
         payload: body.subarray(HEADER_BYTES),
       });
     });
+    // The publisher's instance may be keeping the session's frames off Redis: now someone listens.
+    this.link.publish('sessions', { listening: sessionId });
+    this.listening.set(sessionId, (this.listening.get(sessionId) ?? 0) + 1);
+    let stopped = false;
+    return () => {
+      if (stopped) return;
+      stopped = true;
+      stop();
+      const left = (this.listening.get(sessionId) ?? 1) - 1;
+      if (left > 0) this.listening.set(sessionId, left);
+      else this.listening.delete(sessionId);
+    };
   }
 
   /** Tells the other instances that the session ended (they close its sockets with 4410). */

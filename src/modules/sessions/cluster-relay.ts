@@ -58,9 +58,11 @@ export class ClusterRelay {
     this.link?.release(channel.sessionId, place.role, place.name);
   }
 
-  /** The channel closed (ended, shut down, reaped): every place it held is free. */
-  giveAll(channel: Channel): void {
+  /** The channel is closed and out of use: its places are free, its feed stops, its listeners are forgotten. */
+  forget(channel: Channel): void {
     for (const holder of [...(this.places.get(channel)?.keys() ?? [])]) this.give(channel, holder);
+    void this.follow(channel);
+    this.link?.forget(channel.sessionId);
   }
 
   /** A frame this instance's publisher sent, for the other instances' operators. */

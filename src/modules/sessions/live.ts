@@ -442,8 +442,7 @@ export class LiveSessions {
   /** The channel is closed and out of use: out of the hub, its places and its feed given up. */
   private forget(channel: Channel): void {
     this.hub.remove(channel);
-    this.cluster.giveAll(channel);
-    void this.cluster.follow(channel);
+    this.cluster.forget(channel);
   }
 
   private startFlushing(): void {
