@@ -80,6 +80,16 @@ async function tryJoin(on: Instance, s: Session, userId: string, pub: RawPeer): 
   return outcome;
 }
 
+/** Instances A and B on a fresh schema and a Redis of their own, which a test may restart. */
+async function twoInstancesOnPrivateRedis(): Promise<{ redis: PrivateRedis; a: Instance; b: Instance }> {
+  const redis = await PrivateRedis.start();
+  const database = await createSharedSchema(PG as string);
+  const env = { DATABASE_URL: database, REDIS_URL: redis.url };
+  const a = await startInstance({ ...env, INSTANCE_ID: 'a' });
+  const b = await startInstance({ ...env, INSTANCE_ID: 'b', ADMIN_TOKEN: a.token });
+  return { redis, a, b };
+}
+
 /** A frame whose bytes say which frame it is: binary (every byte value) or text, alternately. */
 function frameNumber(n: number): { data: Buffer | string; binary: boolean } {
   if (n % 3 === 0) return { data: `text frame ${n} ✓`, binary: false };
@@ -221,11 +231,7 @@ describe.runIf(PG && REDIS)('the live-session relay across instances', () => {
 
 describe.runIf(PG)('the relay while Redis is away', () => {
   it('streams on within an instance, refuses new sockets with 1013, and catches up when Redis is back', async () => {
-    const redis = await PrivateRedis.start();
-    const database = await createSharedSchema(PG as string);
-    const env = { DATABASE_URL: database, REDIS_URL: redis.url };
-    const a = await startInstance({ ...env, INSTANCE_ID: 'a' });
-    const b = await startInstance({ ...env, INSTANCE_ID: 'b', ADMIN_TOKEN: a.token });
+    const { redis, a, b } = await twoInstancesOnPrivateRedis();
     const s = await newSession(a);
     const onA = operatorOn(a, s, 'on-a');
     const onB = operatorOn(b, s, 'on-b');
@@ -269,11 +275,7 @@ describe.runIf(PG)('frames nobody else listens to', () => {
   }
 
   it('stay off Redis (but for a probe a second), and flow at once when an operator joins elsewhere', async () => {
-    const redis = await PrivateRedis.start();
-    const database = await createSharedSchema(PG as string);
-    const env = { DATABASE_URL: database, REDIS_URL: redis.url };
-    const a = await startInstance({ ...env, INSTANCE_ID: 'a' });
-    const b = await startInstance({ ...env, INSTANCE_ID: 'b', ADMIN_TOKEN: a.token });
+    const { redis, a, b } = await twoInstancesOnPrivateRedis();
     const s = await newSession(a);
     const onA = operatorOn(a, s, 'on-a');
     const pub = publisherOn(a, s);
