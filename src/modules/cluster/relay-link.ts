@@ -91,7 +91,10 @@ export class RelayLink {
   private nextMember = 0;
   /** Sessions whose frames no other instance heard, since when (ms): not sent but for a probe. */
   private readonly unheard = new Map<string, number>();
-  /** Per session, how many times an instance said it listens: a stale "nobody heard" must not silence it. */
+  /**
+   * Per session published here, how many times another instance said it listens: a stale "nobody
+   * heard" answer must not silence it. Only sessions published here, so this is bounded by them.
+   */
   private readonly listeningSaid = new Map<string, number>();
   /** Sessions this instance listens to (how many channels): said again when Redis is back. */
   private readonly listening = new Map<string, number>();
@@ -114,7 +117,9 @@ export class RelayLink {
       this.link.on('sessions', (body) => {
         const listening = (body as { listening?: unknown } | null)?.listening;
         if (typeof listening !== 'string') return;
-        this.listeningSaid.set(listening, (this.listeningSaid.get(listening) ?? 0) + 1);
+        const said = this.listeningSaid.get(listening);
+        if (said === undefined) return; // not published here
+        this.listeningSaid.set(listening, said + 1);
         this.unheard.delete(listening);
       }),
     ];
@@ -132,6 +137,7 @@ export class RelayLink {
     const since = this.unheard.get(sessionId);
     if (since !== undefined && Date.now() - since < PROBE_MS) return;
     const said = this.listeningSaid.get(sessionId) ?? 0;
+    if (said === 0) this.listeningSaid.set(sessionId, 0);
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     header.writeDoubleBE(frame.seq, 0);
     header.writeDoubleBE(frame.receivedAt, 8);
