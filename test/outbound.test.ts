@@ -104,7 +104,7 @@ describe('every outbound path, with loopback on the deny list', () => {
         `    upstream: http://localhost:${node.port}`,
         '  - alias: tcp-literal',
         '    kind: stream',
-        '    listenPort: 47001',
+        '    listenPort: 27001',
         `    upstream: 127.0.0.1:${node.port}`,
         '',
       ].join('\n'),

@@ -16,7 +16,8 @@ import { closedPort, startUpstream, type Upstream } from '../proxies/helpers.js'
  * through the file watcher, so those do.
  */
 
-const API_PORT = 46123;
+// Fixed ports below the ephemeral range (32768+ here), so no port the OS hands out can take them.
+const API_PORT = 26123;
 
 let t: TestApp;
 let sg: StreamGateClient;
@@ -62,7 +63,7 @@ beforeAll(async () => {
       `    upstream: ${upstream.url}`,
       '  - alias: rtmp-in',
       '    kind: stream',
-      '    listenPort: 41935',
+      '    listenPort: 21935',
       `    upstream: 127.0.0.1:${upstream.port}`,
       '',
     ].join('\n'),
@@ -90,7 +91,7 @@ describe('providers', () => {
     const file = await routes({ provider: 'file' });
     expect(file.map((r) => [r.alias, r.kind, r.upstreamUrl, r.listenPort])).toEqual([
       ['grafana', 'HTTP', `http://127.0.0.1:${upstream.port}/`, null],
-      ['rtmp-in', 'STREAM', `tcp://127.0.0.1:${upstream.port}`, 41935],
+      ['rtmp-in', 'STREAM', `tcp://127.0.0.1:${upstream.port}`, 21935],
     ]);
     expect(file[0]).toMatchObject({ origin: 'routes.yaml:line 2', proxy: null, node: null });
   });
