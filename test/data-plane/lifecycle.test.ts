@@ -66,13 +66,7 @@ describe('data plane lifecycle', () => {
     await res.body.dump();
   });
 
-  // Retried: in the PostgreSQL run of the full suite (which starts real instances beside it), one
-  // run in three or four has an attempt that times out; never alone or under CPU load. The cause
-  // is not found. A timed-out attempt writes the sockets on the port and their processes to stderr
-  // (see `within`). Each attempt is a fresh app and must pass as written.
-  it("has the API port's pre-authentication limits: a silent connection is closed, connections per address are capped", {
-    retry: 2,
-  }, async () => {
+  it("has the API port's pre-authentication limits: a silent connection is closed, connections per address are capped", async () => {
     const t = await startTestApp({
       env: { HEADERS_TIMEOUT_MS: '300', MAX_CONNECTIONS_PER_ADDRESS: '3' },
       dataPlane: true,
@@ -83,6 +77,10 @@ describe('data plane lifecycle', () => {
       new Promise<{ socket: Socket; closed: Promise<void> }>((resolve, reject) => {
         const socket = connect(Number(port), '127.0.0.1');
         const closed = new Promise<void>((done) => socket.once('close', () => done()));
+        // Read (and drop) whatever the server says before it closes: the idle limit destroys the
+        // socket, but Node's own header timer, checked every 300 ms here, may win and answer 408
+        // first; a socket that leaves those bytes unread never sees the close behind them.
+        socket.resume();
         socket.once('connect', () => resolve({ socket, closed }));
         socket.once('error', reject);
       });
