@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { Overflow } from '../../src/lib/bounded-stream.js';
 import { CloseCode } from '../../src/modules/sessions/close-codes.js';
 import { FrameStream } from '../../src/modules/sessions/frame-stream.js';
-import { type Backlog, Channel, type Frame, type FrameSubscriber } from '../../src/modules/sessions/hub.js';
+import { type Backlog, Channel, Frame, type FrameSubscriber } from '../../src/modules/sessions/hub.js';
 
 const zero = { framesRelayed: 0, bytesRelayed: 0, operatorConnects: 0, operatorDisconnects: 0 };
 
@@ -52,6 +52,30 @@ describe('Channel', () => {
       operatorConnects: 1,
       operatorDisconnects: 0,
     });
+  });
+
+  it("hands its publisher's frames to `published` (for other instances), and relays theirs uncounted", () => {
+    const published = vi.fn();
+    const channel = new Channel('s1', { ...zero, framesRelayed: 5 }, { dropped: vi.fn(), published });
+    const a = new FakeSubscriber('a');
+    channel.join(a, 10);
+    // A frame from a publisher on another instance: fanned out, not counted here (it was there).
+    const remote = new Frame('s1', 9, Date.now(), Buffer.from('far'), false);
+    channel.relay(remote, 300);
+    expect(a.frames).toEqual([remote]);
+    expect(channel.counters.framesRelayed).toBe(5);
+    expect(channel.remote).toEqual({ framesRelayed: 9, bytesRelayed: 300 });
+    expect(published).not.toHaveBeenCalled();
+    // With a publisher here, remote frames are ignored and its own go out.
+    channel.claimPublisher(publisher);
+    channel.relay(new Frame('s1', 10, Date.now(), Buffer.from('stale'), false), 305);
+    const own = channel.publish(publisher, Buffer.from('near'), false);
+    expect(a.frames.map((f) => f.data)).toEqual(['far', 'near']);
+    expect(published).toHaveBeenCalledExactlyOnceWith(channel, own);
+    // Closed: nothing is relayed.
+    channel.close(CloseCode.SessionEnded);
+    channel.relay(new Frame('s1', 11, Date.now(), Buffer.from('late'), false), 310);
+    expect(a.frames).toHaveLength(2);
   });
 
   it('ignores frames from anyone but the current publisher', () => {

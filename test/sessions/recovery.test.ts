@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { instanceId, parseEnv } from '../../src/env.js';
 import { hashToken } from '../../src/modules/auth/tokens.js';
-import { recoverActiveSessions } from '../../src/modules/sessions/lifecycle.js';
+import { recoverActiveSessions, transition } from '../../src/modules/sessions/lifecycle.js';
 import { startTestApp } from '../helpers/app.js';
 import { createTestDatabase } from '../helpers/db.js';
 import { eventually, newSession, publisher, sessionState } from './helpers.js';
@@ -58,6 +58,23 @@ describe('sessions left ACTIVE by a killed instance', () => {
     const again = publisher(app, { sessionId: row.id, clientId: row.clientId, streamKey });
     await again.opened;
     await eventually(async () => expect((await sessionState(app, row.id)).status).toBe('ACTIVE'));
+  });
+
+  it('only the instance a session is active on can pause it (a late disconnect elsewhere cannot undo a takeover)', async () => {
+    const db = await createTestDatabase();
+    const row = await db.prisma.session.create({
+      data: { clientId: crypto.randomUUID(), streamKeyHash: hashToken('k'.repeat(43)) },
+    });
+    expect(await transition(db.prisma, row.id, 'start', 'a')).toBe(true);
+    // The publisher moved to b before a noticed its own had gone.
+    expect(await transition(db.prisma, row.id, 'start', 'b')).toBe(true);
+    expect(await transition(db.prisma, row.id, 'pause', 'a')).toBe(false);
+    expect(await db.prisma.session.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({
+      status: 'ACTIVE',
+      activeOn: 'b',
+    });
+    expect(await transition(db.prisma, row.id, 'pause', 'b')).toBe(true);
+    expect((await db.prisma.session.findUniqueOrThrow({ where: { id: row.id } })).status).toBe('WAITING');
   });
 
   it('on shared PostgreSQL, only this instance’s (and unattributed) ones; the embedded database: all', async () => {

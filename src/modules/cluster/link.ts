@@ -15,6 +15,9 @@ export interface ClusterLinkOptions {
   log: Logger;
 }
 
+/** The longest any Redis command may take before it is given up as failed. */
+const COMMAND_TIMEOUT_MS = 5_000;
+
 type Handler = (body: unknown, from: string) => void;
 type BinaryHandler = (body: Buffer, from: string) => void;
 
@@ -65,6 +68,9 @@ export class ClusterLink {
       lazyConnect: true,
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,
+      // A Redis that accepts commands but never answers must not hold anything for ever (a
+      // session's setup waits for its subscription, a connection for its place).
+      commandTimeout: COMMAND_TIMEOUT_MS,
       // Back off to 2 s between attempts, for ever: Redis coming back must be noticed soon.
       retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
     };

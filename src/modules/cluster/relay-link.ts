@@ -136,8 +136,11 @@ export class RelayLink {
   publishFrame(sessionId: string, frame: RelayedFrame): void {
     const since = this.unheard.get(sessionId);
     if (since !== undefined && Date.now() - since < PROBE_MS) return;
-    const said = this.listeningSaid.get(sessionId) ?? 0;
-    if (said === 0) this.listeningSaid.set(sessionId, 0);
+    let said = this.listeningSaid.get(sessionId);
+    if (said === undefined) {
+      said = 0;
+      this.listeningSaid.set(sessionId, said);
+    }
     const header = Buffer.allocUnsafe(HEADER_BYTES);
     header.writeDoubleBE(frame.seq, 0);
     header.writeDoubleBE(frame.receivedAt, 8);
